@@ -1,0 +1,84 @@
+"""API keys: minting (`sg_live_|sg_test_` + 32 hex), lookup by SHA-256, last-use bookkeeping."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_core.crypto import sha256_hex
+from scaisend_core.errors import ValidationFailed
+from scaisend_core.ids import new_id
+from scaisend_core.models import ApiKey, ApiKeyEnvironment
+from scaisend_core.permissions import unknown_permissions
+
+KEY_PREFIXES = {ApiKeyEnvironment.LIVE: "sg_live_", ApiKeyEnvironment.TEST: "sg_test_"}
+# The docs' example prefix ("sg_live_a1b2c3d4") is 16 characters: the marker plus 8 hex.
+DISPLAY_PREFIX_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class MintedKey:
+    row: ApiKey
+    secret: str
+
+
+def mint_secret(environment: str) -> str:
+    return KEY_PREFIXES[environment] + secrets.token_hex(16)
+
+
+def looks_like_api_key(token: str) -> bool:
+    if not token.startswith(tuple(KEY_PREFIXES.values())) or len(token) != 40:
+        return False
+    return all(c in "0123456789abcdef" for c in token[8:])
+
+
+async def create_api_key(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    name: str,
+    scopes: list[str],
+    environment: str = ApiKeyEnvironment.LIVE,
+    expires_at: datetime | None = None,
+    created_by: str | None = None,
+) -> MintedKey:
+    if environment not in KEY_PREFIXES:
+        raise ValidationFailed.single("environment must be 'live' or 'test'", "environment")
+    if unknown := unknown_permissions(scopes):
+        raise ValidationFailed.single(f"Unknown scope(s): {', '.join(unknown)}", "scopes")
+    secret = mint_secret(environment)
+    row = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        name=name,
+        key_hash=sha256_hex(secret),
+        prefix=secret[:DISPLAY_PREFIX_LENGTH],
+        environment=environment,
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        created_by=created_by,
+    )
+    session.add(row)
+    await session.flush()
+    return MintedKey(row=row, secret=secret)
+
+
+async def find_by_secret(session: AsyncSession, secret: str) -> ApiKey | None:
+    statement = select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret))
+    return (await session.exec(statement)).first()
+
+
+async def touch_last_used(session: AsyncSession, used: dict[str, datetime]) -> None:
+    """Write a batch of last-use times collected in memory (one UPDATE per key, not per call)."""
+    for key_id, when in used.items():
+        await session.exec(
+            update(ApiKey)
+            .where(col(ApiKey.id) == key_id)
+            .where((col(ApiKey.last_used_at).is_(None)) | (col(ApiKey.last_used_at) < when))
+            .values(last_used_at=when)
+        )

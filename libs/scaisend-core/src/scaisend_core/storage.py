@@ -1,0 +1,150 @@
+"""Object storage behind one interface: S3 (aioboto3) in production, a local directory embedded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aioboto3
+from botocore.exceptions import ClientError
+
+from scaisend_core.config import CoreSettings
+from scaisend_core.errors import ObjectNotFound, StorageError
+
+CHUNK_SIZE = 256 * 1024
+Body = bytes | AsyncIterator[bytes]
+
+
+class Storage(Protocol):
+    async def put(self, key: str, body: Body, content_type: str = ...) -> int: ...
+    async def get(self, key: str) -> bytes: ...
+    def stream(self, key: str) -> AsyncIterator[bytes]: ...
+    async def delete(self, key: str) -> None: ...
+    async def exists(self, key: str) -> bool: ...
+
+
+class LocalStorage:
+    """Files under a root directory; writes go to a temp name then rename, so readers never
+    see half a file."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise StorageError(f"invalid storage key {key!r}")
+        return path
+
+    async def put(self, key: str, body: Body, content_type: str = "application/octet-stream") -> int:
+        path = self._path(key)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        size = 0
+        with open(tmp, "wb") as fh:  # noqa: ASYNC230 - small sequential writes; chunks come from the loop
+            if isinstance(body, bytes):
+                fh.write(body)
+                size = len(body)
+            else:
+                async for chunk in body:
+                    fh.write(chunk)
+                    size += len(chunk)
+        await asyncio.to_thread(os.replace, tmp, path)
+        return size
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            fh = await asyncio.to_thread(open, self._path(key), "rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        with fh:
+            while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
+                yield chunk
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+
+class S3Storage:
+    """An S3 bucket through one long-lived aioboto3 client (owned by the caller's lifespan)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    async def put(self, key: str, body: Body, content_type: str = "application/octet-stream") -> int:
+        data = body if isinstance(body, bytes) else b"".join([c async for c in body])
+        try:
+            await self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+        except ClientError as exc:
+            raise StorageError(f"S3 put {key}: {exc}") from exc
+        return len(data)
+
+    async def get(self, key: str) -> bytes:
+        return b"".join([chunk async for chunk in self.stream(key)])
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise ObjectNotFound(key) from exc
+            raise StorageError(f"S3 get {key}: {exc}") from exc
+        async with response["Body"] as stream:
+            while chunk := await stream.read(CHUNK_SIZE):
+                yield chunk
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self._client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise StorageError(f"S3 delete {key}: {exc}") from exc
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return False
+            raise StorageError(f"S3 head {key}: {exc}") from exc
+        return True
+
+
+@asynccontextmanager
+async def open_storage(settings: CoreSettings) -> AsyncIterator[Storage]:
+    """The configured backend for the lifetime of a process (S3 wins when a bucket is set)."""
+    if not settings.s3_bucket:
+        assert settings.storage_dir is not None
+        yield LocalStorage(settings.storage_dir)
+        return
+    session = aioboto3.Session(
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=(
+            settings.s3_secret_access_key.get_secret_value()
+            if settings.s3_secret_access_key
+            else None
+        ),
+        region_name=settings.s3_region,
+    )
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=settings.s3_endpoint_url)
+        )
+        yield S3Storage(client, settings.s3_bucket)

@@ -1,0 +1,59 @@
+"""create_app(): the FastAPI application and the lifespan that owns its connections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from scaisend_core.config import load_settings
+from scaisend_core.crypto import SecretBox
+from scaisend_core.db import create_engine, create_session_factory
+from scaisend_core.queue.connection import create_arq_pool
+from scaisend_core.storage import open_storage
+from scaisend_api.routes import health
+from scaisend_api.settings import ApiSettings
+from scaisend_api.state import AppState
+
+
+@asynccontextmanager
+async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
+    """Open every connection the API needs, and close them in reverse order."""
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        redis = await create_arq_pool(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        storage = await stack.enter_async_context(open_storage(settings))
+        secrets = SecretBox(
+            settings.secret_key.get_secret_value(),
+            [s.get_secret_value() for s in settings.secret_key_previous],
+        )
+        yield AppState(
+            settings=settings,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            redis=redis,
+            storage=storage,
+            secrets=secrets,
+        )
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    resolved = settings or load_settings(ApiSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_state(resolved) as state:
+            app.state.scaisend = state
+            yield
+
+    app = FastAPI(
+        title="ScaiSend",
+        summary="Self-hosted, SendGrid-v3-compatible transactional email.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,23 @@
+"""What the lifespan owns (engine, sessions, Redis/arq pool, storage), typed for handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from scaisend_core.crypto import SecretBox
+from scaisend_core.db import SessionFactory
+from scaisend_core.storage import Storage
+from scaisend_api.settings import ApiSettings
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: ApiSettings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    redis: ArqRedis
+    storage: Storage
+    secrets: SecretBox
