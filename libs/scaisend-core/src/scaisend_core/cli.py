@@ -50,7 +50,9 @@ def _run_with_db(work: Callable[[Any], Awaitable[T]]) -> T:
 
 @app.command()
 def migrate(
-    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL instead of running it.")
+    ] = False,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Create or upgrade the schema (Alembic `upgrade head`); running it twice is a no-op."""

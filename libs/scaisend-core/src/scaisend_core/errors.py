@@ -1,21 +1,21 @@
 """Domain errors shared by every service; the API maps them to HTTP in one module.
 
-    ScaiSendError
-    ├── NotFound                    a tenant-owned thing does not exist (or is another tenant's)
-    ├── ValidationFailed            input breaks a rule; carries every FieldError at once
-    ├── Conflict                    the request collides with existing state
-    │   └── IdempotencyConflict     same Idempotency-Key, different body
-    ├── InvalidState                the resource's lifecycle state forbids the action
-    ├── AuthenticationFailed        no credential, or one that resolves to nothing
-    ├── PermissionDenied            authenticated, but a permission is missing
-    │   ├── TenantSuspended
-    │   └── SenderDomainNotVerified
-    ├── RateLimited                 a limit window is exhausted
-    ├── PayloadTooLarge
-    ├── NotImplementedYet           a documented feature this build does not provide (501)
-    ├── CryptoError                 ciphertext tampered with or encrypted under an unknown key
-    └── StorageError
-        └── ObjectNotFound
+ScaiSendError
+├── NotFound                    a tenant-owned thing does not exist (or is another tenant's)
+├── ValidationFailed            input breaks a rule; carries every FieldError at once
+├── Conflict                    the request collides with existing state
+│   └── IdempotencyConflict     same Idempotency-Key, different body
+├── InvalidState                the resource's lifecycle state forbids the action
+├── AuthenticationFailed        no credential, or one that resolves to nothing
+├── PermissionDenied            authenticated, but a permission is missing
+│   ├── TenantSuspended
+│   └── SenderDomainNotVerified
+├── RateLimited                 a limit window is exhausted
+├── PayloadTooLarge
+├── NotImplementedYet           a documented feature this build does not provide (501)
+├── CryptoError                 ciphertext tampered with or encrypted under an unknown key
+└── StorageError
+    └── ObjectNotFound
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from scaisend_core.config import CoreSettings
 from scaisend_core.errors import ObjectNotFound, StorageError
 
 CHUNK_SIZE = 256 * 1024
+MULTIPART_PART_SIZE = 8 * 1024 * 1024
 Body = bytes | AsyncIterator[bytes]
 
 
@@ -42,7 +43,9 @@ class LocalStorage:
             raise StorageError(f"invalid storage key {key!r}")
         return path
 
-    async def put(self, key: str, body: Body, content_type: str = "application/octet-stream") -> int:
+    async def put(
+        self, key: str, body: Body, content_type: str = "application/octet-stream"
+    ) -> int:
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
@@ -81,21 +84,56 @@ class LocalStorage:
 
 
 class S3Storage:
-    """An S3 bucket through one long-lived aioboto3 client (owned by the caller's lifespan)."""
+    """An S3 bucket through one long-lived aioboto3 client (owned by the caller's lifespan).
+
+    Streams upload in multipart chunks, so a large attachment is never held whole in memory."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self.bucket = bucket
 
-    async def put(self, key: str, body: Body, content_type: str = "application/octet-stream") -> int:
-        data = body if isinstance(body, bytes) else b"".join([c async for c in body])
+    async def put(
+        self, key: str, body: Body, content_type: str = "application/octet-stream"
+    ) -> int:
         try:
-            await self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-            )
+            if isinstance(body, bytes):
+                await self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+                )
+                return len(body)
+            return await self._put_multipart(key, body, content_type)
         except ClientError as exc:
             raise StorageError(f"S3 put {key}: {exc}") from exc
-        return len(data)
+
+    async def _put_multipart(self, key: str, body: AsyncIterator[bytes], content_type: str) -> int:
+        upload = await self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+        size = 0
+        try:
+            async for part in _rechunk(body, MULTIPART_PART_SIZE):
+                number = len(parts) + 1
+                sent = await self._client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+                )
+                parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+                size += len(part)
+            if not parts:  # an empty stream still makes an (empty) object
+                sent = await self._client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b""
+                )
+                parts.append({"PartNumber": 1, "ETag": sent["ETag"]})
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            await self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+            raise
+        return size
 
     async def get(self, key: str) -> bytes:
         return b"".join([chunk async for chunk in self.stream(key)])
@@ -107,9 +145,12 @@ class S3Storage:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 raise ObjectNotFound(key) from exc
             raise StorageError(f"S3 get {key}: {exc}") from exc
-        async with response["Body"] as stream:
-            while chunk := await stream.read(CHUNK_SIZE):
+        body = response["Body"]
+        try:
+            async for chunk in body.iter_chunks(CHUNK_SIZE):
                 yield chunk
+        finally:
+            body.close()
 
     async def delete(self, key: str) -> None:
         try:
@@ -125,6 +166,18 @@ class S3Storage:
                 return False
             raise StorageError(f"S3 head {key}: {exc}") from exc
         return True
+
+
+async def _rechunk(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """S3 parts must be at least 5 MiB (except the last); regroup whatever the caller yields."""
+    buffer = bytearray()
+    async for chunk in body:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
 
 
 @asynccontextmanager

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from scaisend_api.auth import (
+    ApiKeyResolver,
+    Authenticator,
+    LastUsedTracker,
+    UnconfiguredJwtResolver,
+)
+from scaisend_api.errors import install_error_handlers
+from scaisend_api.routes import ROUTERS
+from scaisend_api.settings import ApiSettings
+from scaisend_api.state import AppState
 from scaisend_core.config import load_settings
 from scaisend_core.crypto import SecretBox
 from scaisend_core.db import create_engine, create_session_factory
 from scaisend_core.queue.connection import create_arq_pool
 from scaisend_core.storage import open_storage
-from scaisend_api.routes import health
-from scaisend_api.settings import ApiSettings
-from scaisend_api.state import AppState
 
 
 @asynccontextmanager
@@ -26,18 +35,29 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
         redis = await create_arq_pool(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(open_storage(settings))
-        secrets = SecretBox(
-            settings.secret_key.get_secret_value(),
-            [s.get_secret_value() for s in settings.secret_key_previous],
-        )
+        sessions = create_session_factory(engine)
+        tracker = LastUsedTracker(sessions, settings.api_key_last_used_flush_seconds)
+        flusher = asyncio.create_task(tracker.run(), name="api-key-last-used")
+        stack.push_async_callback(_cancel, flusher)
         yield AppState(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             redis=redis,
             storage=storage,
-            secrets=secrets,
+            secrets=SecretBox(
+                settings.secret_key.get_secret_value(),
+                [s.get_secret_value() for s in settings.secret_key_previous],
+            ),
+            authenticator=Authenticator([ApiKeyResolver(tracker), UnconfiguredJwtResolver()]),
+            last_used=tracker,
         )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -55,5 +75,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.include_router(health.router)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""What the lifespan owns (engine, sessions, Redis/arq pool, storage), typed for handlers."""
+"""What the lifespan owns (engine, sessions, Redis/arq pool, storage, auth), typed for handlers."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scaisend_api.auth import Authenticator, LastUsedTracker
+from scaisend_api.settings import ApiSettings
 from scaisend_core.crypto import SecretBox
 from scaisend_core.db import SessionFactory
 from scaisend_core.storage import Storage
-from scaisend_api.settings import ApiSettings
 
 
 @dataclass(slots=True)
@@ -21,3 +22,5 @@ class AppState:
     redis: ArqRedis
     storage: Storage
     secrets: SecretBox
+    authenticator: Authenticator
+    last_used: LastUsedTracker

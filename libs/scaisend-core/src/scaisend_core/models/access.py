@@ -39,7 +39,9 @@ class Role(SQLModel, table=True):
 class RolePermission(SQLModel, table=True):
     __tablename__ = "role_permissions"
 
-    role_id: str = Field(foreign_key="roles.id", primary_key=True, max_length=40, ondelete="CASCADE")
+    role_id: str = Field(
+        foreign_key="roles.id", primary_key=True, max_length=40, ondelete="CASCADE"
+    )
     permission_id: str = Field(
         foreign_key="permissions.id", primary_key=True, max_length=40, ondelete="CASCADE"
     )
@@ -49,8 +51,12 @@ class UserRole(SQLModel, table=True):
     __tablename__ = "user_roles"
     __table_args__ = (sa.Index("ix_user_roles_tenant_user", "tenant_id", "user_id"),)
 
-    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE")
-    role_id: str = Field(foreign_key="roles.id", primary_key=True, max_length=40, ondelete="CASCADE")
+    user_id: str = Field(
+        foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE"
+    )
+    role_id: str = Field(
+        foreign_key="roles.id", primary_key=True, max_length=40, ondelete="CASCADE"
+    )
     tenant_id: str = tenant_fk()
     created_at: datetime = created_at_field()
 

@@ -39,7 +39,9 @@ class Tenant(SQLModel, table=True):
 
     id: str = id_field()
     scaikey_id: str | None = Field(default=None, max_length=64, unique=True)
-    partner_id: str | None = Field(default=None, foreign_key="partners.id", max_length=40, index=True)
+    partner_id: str | None = Field(
+        default=None, foreign_key="partners.id", max_length=40, index=True
+    )
     name: str = Field(max_length=255)
     slug: str = Field(max_length=255, index=True)
     status: str = Field(default=TenantStatus.ACTIVE, max_length=20)
@@ -53,7 +55,9 @@ class User(SQLModel, table=True):
 
     id: str = id_field()
     scaikey_id: str | None = Field(default=None, max_length=64, unique=True)
-    partner_id: str | None = Field(default=None, foreign_key="partners.id", max_length=40, index=True)
+    partner_id: str | None = Field(
+        default=None, foreign_key="partners.id", max_length=40, index=True
+    )
     email: str = Field(max_length=320, index=True)
     name: str | None = Field(default=None, max_length=255)
     is_active: bool = True
@@ -74,7 +78,9 @@ class Group(SQLModel, table=True):
 class UserGroup(SQLModel, table=True):
     __tablename__ = "user_groups"
 
-    user_id: str = Field(foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE")
+    user_id: str = Field(
+        foreign_key="users.id", primary_key=True, max_length=40, ondelete="CASCADE"
+    )
     group_id: str = Field(
         foreign_key="groups.id", primary_key=True, max_length=40, ondelete="CASCADE", index=True
     )

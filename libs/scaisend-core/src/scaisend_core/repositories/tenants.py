@@ -25,7 +25,11 @@ async def create_tenant(
 ) -> Tenant:
     """A tenant is usable only with its settings row and the three default roles."""
     tenant = Tenant(
-        id=new_id("tnt"), name=name, slug=slugify(name), partner_id=partner_id, scaikey_id=scaikey_id
+        id=new_id("tnt"),
+        name=name,
+        slug=slugify(name),
+        partner_id=partner_id,
+        scaikey_id=scaikey_id,
     )
     session.add(tenant)
     await session.flush()

@@ -1,0 +1,9 @@
+"""Every router the API serves; app.py includes them in this order."""
+
+from fastapi import APIRouter
+
+from scaisend_api.routes import health
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+]

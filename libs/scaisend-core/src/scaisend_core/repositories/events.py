@@ -1,0 +1,110 @@
+"""Recording events: the timeline row and its webhook deliveries in the same transaction, so an
+event is never emitted without its deliveries, nor a delivery without its event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_core.events import EventType
+from scaisend_core.ids import new_id
+from scaisend_core.models import (
+    DeliveryStatus,
+    EndpointKind,
+    MessageEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
+from scaisend_core.queue import DeliverWebhook, JobBuffer
+
+# SendGrid's settings object has no `blocked` switch: a block is a bounce of type "blocked".
+_SENDGRID_SETTING_FOR = {EventType.BLOCKED: EventType.BOUNCE.value}
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    tenant_id: str
+    event_type: EventType
+    message_id: str | None
+    recipient_email: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+
+
+def subscribes(endpoint: WebhookEndpoint, event_type: EventType) -> bool:
+    if not endpoint.enabled or endpoint.disabled_at is not None:
+        return False
+    events = set(endpoint.enabled_events)
+    if endpoint.kind == EndpointKind.SENDGRID:
+        return _SENDGRID_SETTING_FOR.get(event_type, event_type.value) in events
+    return "*" in events or event_type.value in events
+
+
+async def _endpoints(session: AsyncSession, tenant_ids: set[str]) -> list[WebhookEndpoint]:
+    statement = select(WebhookEndpoint).where(
+        col(WebhookEndpoint.tenant_id).in_(tenant_ids),
+        col(WebhookEndpoint.enabled).is_(True),
+        col(WebhookEndpoint.disabled_at).is_(None),
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def record_events(
+    session: AsyncSession, events: Sequence[NewEvent], jobs: JobBuffer | None = None
+) -> list[MessageEvent]:
+    """Add event rows plus one pending delivery per subscribed endpoint. ScaiSend endpoints get
+    a delivery job (after commit, through `jobs`); SendGrid endpoints are batched by the worker."""
+    if not events:
+        return []
+    endpoints = await _endpoints(session, {e.tenant_id for e in events})
+    now = utcnow()
+    rows = []
+    for new in events:
+        row = MessageEvent(
+            id=new_id("evt"),
+            tenant_id=new.tenant_id,
+            message_id=new.message_id,
+            recipient_email=new.recipient_email,
+            event_type=new.event_type.value,
+            occurred_at=new.occurred_at or now,
+            details=new.details,
+        )
+        session.add(row)
+        rows.append(row)
+        for endpoint in endpoints:
+            if endpoint.tenant_id == new.tenant_id and subscribes(endpoint, new.event_type):
+                _add_delivery(session, endpoint, row, now, jobs)
+    await session.flush()
+    return rows
+
+
+def _add_delivery(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    event: MessageEvent,
+    now: datetime,
+    jobs: JobBuffer | None,
+) -> None:
+    delivery = WebhookDelivery(
+        id=new_id("whd"),
+        tenant_id=event.tenant_id,
+        endpoint_id=endpoint.id,
+        event_id=event.id,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+    )
+    session.add(delivery)
+    if jobs is not None and endpoint.kind == EndpointKind.SCAISEND:
+        jobs.add(DeliverWebhook(delivery_id=delivery.id))
+
+
+async def record_event(
+    session: AsyncSession, event: NewEvent, jobs: JobBuffer | None = None
+) -> MessageEvent:
+    return (await record_events(session, [event], jobs))[0]

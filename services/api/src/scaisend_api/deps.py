@@ -1,0 +1,99 @@
+"""FastAPI dependencies as `Annotated` aliases: state, sessions, the unit of work, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_api.auth import Principal
+from scaisend_api.state import AppState
+from scaisend_core.errors import PermissionDenied
+from scaisend_core.permissions import ALL_PERMISSIONS
+from scaisend_core.queue import Job, JobBuffer
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.scaisend
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class UnitOfWork:
+    """A session plus the jobs it produces. `commit()` commits, then enqueues; leaving without
+    committing rolls back and drops the jobs, so no job ever points at rows that don't exist."""
+
+    def __init__(self, session: AsyncSession, state: AppState) -> None:
+        self.session = session
+        self.jobs = JobBuffer()
+        self._state = state
+
+    def enqueue(self, job: Job, **kwargs: Any) -> None:
+        self.jobs.add(job, **kwargs)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        await self.jobs.flush(self._state.redis)
+
+
+async def get_uow(state: StateDep) -> AsyncIterator[UnitOfWork]:
+    async with state.sessions() as session:
+        uow = UnitOfWork(session, state)
+        try:
+            yield uow
+        finally:
+            uow.jobs.clear()
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+async def get_principal(
+    request: Request,
+    state: StateDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    on_behalf_of: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if on_behalf_of:
+        raise PermissionDenied(
+            "The on-behalf-of header (subuser impersonation) is not supported by ScaiSend; "
+            "use an API key of the tenant you want to act for"
+        )
+    async with state.sessions() as session:
+        principal = await state.authenticator.authenticate(authorization, session)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+class RequirePermission:
+    """`Annotated[Principal, RequirePermission("mail.send")]`: the one permission a route needs."""
+
+    def __init__(self, permission: str) -> None:
+        if permission not in ALL_PERMISSIONS:
+            raise ValueError(f"unknown permission {permission!r}")
+        self.permission = permission
+
+    async def __call__(self, principal: PrincipalDep) -> Principal:
+        if not principal.has(self.permission):
+            raise PermissionDenied(f"Missing required scope: {self.permission}")
+        return principal
+
+
+def permission(name: str) -> Any:
+    """Shorthand: `principal: Annotated[Principal, permission("mail.send")]`."""
+    return Depends(RequirePermission(name))

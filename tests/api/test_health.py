@@ -1,0 +1,42 @@
+"""/health says the process is up; /ready says MySQL and Redis answer."""
+
+from __future__ import annotations
+
+import httpx
+from arq.connections import ArqRedis
+from fastapi import FastAPI
+
+from scaisend_core.db import create_engine_for_url
+
+
+async def test_health_is_always_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "healthy"}
+
+
+async def test_ready_when_database_and_redis_answer(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+async def test_not_ready_names_the_unreachable_dependencies(client: httpx.AsyncClient) -> None:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    state = app.state.scaisend
+    live_redis, live_engine = state.redis, state.engine
+    state.redis = ArqRedis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    state.engine = create_engine_for_url("mysql+asyncmy://root@127.0.0.1:1/none")
+    try:
+        response = await client.get("/ready")
+    finally:
+        await state.redis.aclose()
+        await state.engine.dispose()
+        state.redis, state.engine = live_redis, live_engine
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert {"database", "redis"} <= set(body)
