@@ -10,9 +10,9 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from sqlmodel import col, update
 
+from scaisend_api.deps import PrincipalDep, permission
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import ApiKey, Tenant, utcnow
-from scaisend_api.deps import PrincipalDep, permission
 from tests.fixtures.factories import KeyFactory, KeyFixture
 
 probe = APIRouter()
@@ -131,10 +131,12 @@ async def test_last_used_is_recorded_without_a_write_per_request(
         await app_with_probe.get("/v3/_probe", headers=api_key.headers)
     async with sessions() as session:
         row = await session.get(ApiKey, api_key.row.id)
-        assert row is not None and row.last_used_at is None  # nothing written yet
+        assert row is not None
+        assert row.last_used_at is None
     transport = client._transport
     assert isinstance(transport, httpx.ASGITransport)
     await transport.app.state.scaisend.last_used.flush()  # type: ignore[attr-defined]
     async with sessions() as session:
         row = await session.get(ApiKey, api_key.row.id)
-        assert row is not None and row.last_used_at is not None
+        assert row is not None
+        assert row.last_used_at is not None

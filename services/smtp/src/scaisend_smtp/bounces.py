@@ -33,7 +33,7 @@ _HARD_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SOFT_WORDS = re.compile(
-    r"mailbox full|quota|over quota|insufficient storage|too large|size limit|"
+    r"mailbox full|quota|insufficient storage|too large|size limit|exceeds .*size|"
     r"try again|temporar|greylist",
     re.IGNORECASE,
 )
