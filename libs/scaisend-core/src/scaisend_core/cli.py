@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -126,6 +127,18 @@ def keys_create(
             raise typer.Exit(2) from exc
         raise
     typer.echo(json.dumps(result) if as_json else result["api_key"])
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where state lives.")] = Path(".scaisend"),
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+) -> None:
+    """Run API, worker and SMTP in one process on embedded defaults (SQLite, a private Redis,
+    local files, capture delivery): nothing leaves the machine until SMTP_DELIVERY=mx."""
+    from scaisend_core.embedded import run_up
+
+    raise typer.Exit(asyncio.run(run_up(data_dir.resolve(), port)))
 
 
 def load_plugins(target: typer.Typer) -> list[str]:
