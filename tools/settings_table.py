@@ -30,9 +30,9 @@ def service_settings() -> dict[str, type[CoreSettings]]:
             except ModuleNotFoundError:
                 continue
             for value in vars(module).values():
-                if isinstance(value, type) and issubclass(value, CoreSettings):
-                    if value is not CoreSettings:
-                        found[service] = value
+                is_settings = isinstance(value, type) and issubclass(value, CoreSettings)
+                if is_settings and value is not CoreSettings:
+                    found[service] = value
     return found
 
 
