@@ -40,3 +40,11 @@ async def test_not_ready_names_the_unreachable_dependencies(client: httpx.AsyncC
     body = response.json()
     assert body["status"] == "not ready"
     assert {"database", "redis"} <= set(body)
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/health")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert 'scaisend_api_requests_total{method="GET",route="/health",status="200"}' in response.text
+    assert 'scaisend_queue_depth{queue="email:process"}' in response.text

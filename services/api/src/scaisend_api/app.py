@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from scaisend_api import observability
 from scaisend_api.auth import (
     ApiKeyResolver,
     Authenticator,
@@ -16,6 +17,7 @@ from scaisend_api.auth import (
     UnconfiguredJwtResolver,
 )
 from scaisend_api.errors import install_error_handlers
+from scaisend_api.observability import MetricsMiddleware
 from scaisend_api.routes import ROUTERS
 from scaisend_api.settings import ApiSettings
 from scaisend_api.state import AppState
@@ -76,6 +78,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(observability.router)
     for router in ROUTERS:
         app.include_router(router)
     return app
