@@ -109,7 +109,9 @@ def service_settings() -> dict[str, list[type[CoreSettings]]]:
 
 def collect() -> tuple[list[EnvVar], dict[str, list[EnvVar]]]:
     """(shared core variables, {service: variables only that service's class has})."""
-    core = [EnvVar(env_name(CoreSettings, n), f, "core") for n, f in CoreSettings.model_fields.items()]
+    core = [
+        EnvVar(env_name(CoreSettings, n), f, "core") for n, f in CoreSettings.model_fields.items()
+    ]
     core_names = {v.name for v in core}
     per_service: dict[str, list[EnvVar]] = {s: [] for s in SERVICES}
     for service, classes in service_settings().items():
@@ -246,7 +248,9 @@ def field_schema(var: EnvVar) -> dict[str, Any]:
         schema["description"] = var.field.description
     if typing.get_origin(annotation) is list:
         (item,) = typing.get_args(annotation) or (str,)
-        schema["description"] = schema.get("description", "") + " A list or a comma-separated string."
+        schema["description"] = (
+            schema.get("description", "") + " A list or a comma-separated string."
+        )
         schema["type"] = ["array", "string", "null"]
         schema["items"] = _scalar_schema(item)
         return schema
