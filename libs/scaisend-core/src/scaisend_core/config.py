@@ -139,6 +139,9 @@ class CoreSettings(BaseSettings):
     ehlo_hostname: str = Field(
         default_factory=socket.getfqdn, description="Name used in EHLO and Message-IDs."
     )
+    spf_include: str | None = Field(
+        None, description="Domain sender domains' SPF must `include:` (default: inbound host)."
+    )
     dns_nameservers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated host[:port] resolvers (system if empty)."
     )
@@ -214,6 +217,11 @@ class CoreSettings(BaseSettings):
     def inbound_host(self) -> str:
         """The host our fbl@/abuse@ and default bounce addresses live on."""
         return self.inbound_domain or self.ehlo_hostname
+
+    @cached_property
+    def spf_include_host(self) -> str:
+        """The `include:` target a sender domain's SPF record must name to verify."""
+        return (self.spf_include or self.inbound_host).lower().rstrip(".")
 
     @cached_property
     def public_host(self) -> str:
