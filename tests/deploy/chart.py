@@ -70,7 +70,7 @@ def component_name(component: str) -> str:
     return f"{RELEASE}-scaisend-{component}"
 
 
-def _run_helm(args: list[str]) -> str:
+def run_helm(args: list[str]) -> str:
     helm = require_tool(HELM)
     result = subprocess.run(
         [str(helm), *args], capture_output=True, text=True, timeout=60, check=False
@@ -91,7 +91,7 @@ def _render_cached(values_json: str, files: tuple[str, ...], chart: str) -> Mani
             path = Path(tmp) / "overrides.yaml"
             path.write_text(yaml.safe_dump(overrides))
             args += ["-f", str(path)]
-        output = _run_helm(args)
+        output = run_helm(args)
     docs = tuple(d for d in yaml.safe_load_all(output) if d)
     return Manifests(docs)
 

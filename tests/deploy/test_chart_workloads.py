@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from tests.deploy.chart import RELEASE, SERVICES, Manifests, component_name, render
+import pytest
+import yaml
+
+from tests.deploy.chart import (
+    CHART,
+    RELEASE,
+    SERVICES,
+    Manifests,
+    component_name,
+    render,
+    run_helm,
+)
 
 COMMANDS = {"api": "serve", "worker": "worker", "smtp": "smtp"}
 
@@ -42,6 +53,15 @@ def test_image_registry_tag_and_digest_are_composed() -> None:
     assert manifests.container("worker")["image"] == (
         "registry.example.com/team/scaisend/worker@sha256:" + "a" * 64
     )
+
+
+def test_names_stay_valid_dns_labels_for_long_release_names() -> None:
+    release = "r" * 53  # the longest release name helm accepts
+    docs = [d for d in yaml.safe_load_all(run_helm(["template", release, str(CHART)])) if d]
+    names = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert len(set(names)) == len(names)
+    for kind, name in names:
+        assert re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name), (kind, name)
 
 
 def test_a_service_can_be_left_out() -> None:
@@ -90,6 +110,8 @@ def test_pods_run_locked_down(default_manifests: Manifests, service: str) -> Non
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
+    # Service links would inject <SERVICE>_PORT=tcp://… variables next to API_PORT and friends.
+    assert pod["enableServiceLinks"] is False
     context = default_manifests.container(service)["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["readOnlyRootFilesystem"] is True

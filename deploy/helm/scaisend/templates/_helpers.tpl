@@ -1,6 +1,7 @@
 {{/*
 Names. Every object is <release>-scaisend[-<component>] (or fullnameOverride[-<component>]),
-so the Deployments are <release>-scaisend-api, -worker and -smtp.
+so the Deployments are <release>-scaisend-api, -worker and -smtp. The prefix is cut at 40
+characters so that the longest name (<prefix>-worker-metrics) stays a valid 63-character DNS label.
 */}}
 {{- define "scaisend.name" -}}
 {{- default "scaisend" .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
@@ -10,7 +11,7 @@ so the Deployments are <release>-scaisend-api, -worker and -smtp.
 {{- if .Values.fullnameOverride -}}
 {{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name (include "scaisend.name" .) | trunc 52 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name (include "scaisend.name" .) | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
