@@ -63,3 +63,11 @@ def test_signer_verifies_its_own_signatures_only() -> None:
     assert signer.verify(b"msg_1|rcp_1", signature)
     assert not signer.verify(b"msg_1|rcp_2", signature)
     assert not Signer(KEY, "verp").verify(b"msg_1|rcp_1", signature)
+
+
+def test_signer_accepts_signatures_from_the_previous_key_after_rotation() -> None:
+    old = Signer(OTHER, "tracking").sign(b"msg_1")
+    rotated = Signer(KEY, "tracking", previous=[OTHER])
+    assert rotated.verify(b"msg_1", old)
+    assert rotated.sign(b"msg_1") != old
+    assert not Signer(KEY, "tracking").verify(b"msg_1", old)

@@ -38,3 +38,12 @@ def test_forged_or_foreign_addresses_are_not_ours() -> None:
 def test_only_recipient_or_message_ids_are_accepted() -> None:
     with pytest.raises(ValueError, match="rcp_ or msg_"):
         Verp(KEY).address(new_id("evt"), "b.example.com")
+
+
+def test_addresses_from_before_a_key_rotation_still_parse() -> None:
+    entity = new_id("rcp")
+    address = Verp("w" * 40).address(entity, "b.example.com")
+    rotated = Verp(KEY, previous=["w" * 40])
+    parsed = rotated.parse(address)
+    assert parsed is not None
+    assert parsed.id == entity

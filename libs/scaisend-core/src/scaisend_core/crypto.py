@@ -85,16 +85,28 @@ class SecretBox:
 
 
 class Signer:
-    """HMAC-SHA256 over public tokens (tracking links, VERP addresses) with a purpose-bound key."""
+    """HMAC-SHA256 over public tokens (tracking links, VERP addresses) with a purpose-bound key.
 
-    def __init__(self, secret_key: str, purpose: str) -> None:
-        self._key = _derive(secret_key, b"signer:" + purpose.encode())
+    Signs with the current SECRET_KEY; also accepts signatures made with SECRET_KEY_PREVIOUS, so
+    links in mail sent before a key rotation keep working."""
+
+    def __init__(self, secret_key: str, purpose: str, previous: Iterable[str] = ()) -> None:
+        label = b"signer:" + purpose.encode()
+        self._key = _derive(secret_key, label)
+        self._all_keys = [self._key, *(_derive(old, label) for old in previous)]
 
     def sign(self, payload: bytes, length: int = 16) -> str:
-        return _b64e(hmac.new(self._key, payload, hashlib.sha256).digest()[:length])
+        return self._sign(self._key, payload, length)
 
     def verify(self, payload: bytes, signature: str, length: int = 16) -> bool:
-        return hmac.compare_digest(self.sign(payload, length), signature)
+        return any(
+            hmac.compare_digest(self._sign(key, payload, length), signature)
+            for key in self._all_keys
+        )
+
+    @staticmethod
+    def _sign(key: bytes, payload: bytes, length: int) -> str:
+        return _b64e(hmac.new(key, payload, hashlib.sha256).digest()[:length])
 
 
 def sha256_hex(value: str | bytes) -> str:

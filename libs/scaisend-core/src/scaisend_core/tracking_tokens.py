@@ -6,6 +6,7 @@ token cannot be reused to redirect somewhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,8 +24,8 @@ class TrackingClaims:
 
 
 class TrackingTokens:
-    def __init__(self, secret_key: str) -> None:
-        self._signer = Signer(secret_key, "tracking")
+    def __init__(self, secret_key: str, previous: Iterable[str] = ()) -> None:
+        self._signer = Signer(secret_key, "tracking", previous)
 
     def make(self, kind: TokenKind, message_id: str, recipient_id: str, url: str = "") -> str:
         payload = f"{kind}|{message_id}|{recipient_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,8 +28,9 @@ class VerpAddress:
 
 
 class Verp:
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, previous: Iterable[str] = ()) -> None:
         self._signer = Signer(secret_key, "verp")
+        self._previous = [Signer(old, "verp") for old in previous]
 
     def address(self, entity_id: str, host: str) -> str:
         """Return path for a recipient id (rcp_…) or a message id (msg_…)."""
@@ -46,7 +48,7 @@ class Verp:
         if not match or not host:
             return None
         kind, ulid, signature = (g.lower() for g in match.groups())
-        if self._sign(kind + ulid) != signature:
+        if signature not in {self._sign(kind + ulid, s) for s in (self._signer, *self._previous)}:
             return None
         return VerpAddress(
             kind="recipient" if kind == "r" else "message",
@@ -54,7 +56,7 @@ class Verp:
             host=host.lower(),
         )
 
-    def _sign(self, token: str) -> str:
-        raw = self._signer.sign(token.encode(), length=8)
+    def _sign(self, token: str, signer: Signer | None = None) -> str:
+        raw = (signer or self._signer).sign(token.encode(), length=8)
         digest = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         return base64.b32encode(digest).decode().rstrip("=").lower()
