@@ -28,6 +28,9 @@ SMTP_POOL_SIZE = Gauge("scaisend_smtp_pool_connections", "Open pooled SMTP conne
 WEBHOOK_DELIVERIES = Counter(
     "scaisend_webhook_deliveries_total", "Webhook delivery attempts", ["kind", "outcome"]
 )
+MESSAGE_EVENTS = Counter(
+    "scaisend_message_events_total", "Events recorded on message timelines", ["event", "tenant_id"]
+)
 INBOUND_MESSAGES = Counter(
     "scaisend_inbound_messages_total", "Inbound DSN/ARF messages", ["kind", "outcome"]
 )

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.events import EventType
 from scaisend_core.ids import new_id
+from scaisend_core.metrics import MESSAGE_EVENTS
 from scaisend_core.models import (
     DeliveryStatus,
     EndpointKind,
@@ -81,6 +82,8 @@ async def record_events(
             if endpoint.tenant_id == new.tenant_id and subscribes(endpoint, new.event_type):
                 _add_delivery(session, endpoint, row, now, jobs)
     await session.flush()
+    for row in rows:  # counted at flush: a rolled-back event is rare and retried anyway
+        MESSAGE_EVENTS.labels(row.event_type, row.tenant_id).inc()
     return rows
 
 
