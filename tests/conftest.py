@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.factories",
     "tests.fixtures.api",
+    "tests.fixtures.dns",
 ]

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import health
+from scaisend_api.routes import domains, health
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    domains.router,
 ]
