@@ -18,6 +18,7 @@ from scaisend_api.auth import (
 )
 from scaisend_api.errors import install_error_handlers
 from scaisend_api.observability import MetricsMiddleware
+from scaisend_api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from scaisend_api.routes import ROUTERS
 from scaisend_api.settings import ApiSettings
 from scaisend_api.state import AppState
@@ -53,6 +54,7 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
             ),
             authenticator=Authenticator([ApiKeyResolver(tracker), UnconfiguredJwtResolver()]),
             last_used=tracker,
+            rate_limiter=RateLimiter(redis, settings),
         )
 
 
@@ -78,6 +80,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.include_router(observability.router)
     for router in ROUTERS:

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_api.auth import Principal
+from scaisend_api.ratelimit import STATE_KEY as RATE_LIMIT_STATE_KEY
 from scaisend_api.state import AppState
 from scaisend_core.errors import PermissionDenied
 from scaisend_core.permissions import ALL_PERMISSIONS
@@ -74,7 +75,18 @@ async def get_principal(
     async with state.sessions() as session:
         principal = await state.authenticator.authenticate(authorization, session)
     request.state.principal = principal
+    await _count_request(request, state, principal)
     return principal
+
+
+async def _count_request(request: Request, state: AppState, principal: Principal) -> None:
+    """Every authenticated request counts against its route's rate limit (ratelimit.py); the
+    decision rides on the request so the middleware can put X-RateLimit-* on the response."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    decision = await state.rate_limiter.check(request.method, template, principal)
+    if decision is not None:
+        setattr(request.state, RATE_LIMIT_STATE_KEY, decision)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -8,6 +8,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scaisend_api.auth import Authenticator, LastUsedTracker
+from scaisend_api.ratelimit import RateLimiter
 from scaisend_api.settings import ApiSettings
 from scaisend_core.crypto import SecretBox
 from scaisend_core.db import SessionFactory
@@ -24,3 +25,4 @@ class AppState:
     secrets: SecretBox
     authenticator: Authenticator
     last_used: LastUsedTracker
+    rate_limiter: RateLimiter

@@ -7,7 +7,7 @@ from scaisend_core.queue.contracts import (
     ProcessInbound,
     ProcessMessage,
 )
-from scaisend_core.queue.enqueue import JobBuffer, enqueue
+from scaisend_core.queue.enqueue import JobBuffer, enqueue, enqueue_many
 
 __all__ = [
     "DeliverMessage",
@@ -17,4 +17,5 @@ __all__ = [
     "ProcessInbound",
     "ProcessMessage",
     "enqueue",
+    "enqueue_many",
 ]
