@@ -82,3 +82,50 @@ async def touch_last_used(session: AsyncSession, used: dict[str, datetime]) -> N
             .where((col(ApiKey.last_used_at).is_(None)) | (col(ApiKey.last_used_at) < when))
             .values(last_used_at=when)
         )
+
+
+async def list_api_keys(
+    session: AsyncSession, tenant_id: str, *, include_revoked: bool = False
+) -> list[ApiKey]:
+    statement = select(ApiKey).where(col(ApiKey.tenant_id) == tenant_id)
+    if not include_revoked:
+        statement = statement.where(col(ApiKey.revoked_at).is_(None))
+    statement = statement.order_by(col(ApiKey.created_at), col(ApiKey.id))
+    return list((await session.exec(statement)).all())
+
+
+async def get_api_key(session: AsyncSession, tenant_id: str, key_id: str) -> ApiKey | None:
+    statement = select(ApiKey).where(col(ApiKey.tenant_id) == tenant_id, col(ApiKey.id) == key_id)
+    return (await session.exec(statement)).first()
+
+
+async def replace_secret(session: AsyncSession, row: ApiKey) -> str:
+    """Rotate: a new secret under the same id and scopes; the old hash stops matching at once."""
+    secret = mint_secret(row.environment)
+    row.key_hash = sha256_hex(secret)
+    row.prefix = secret[:DISPLAY_PREFIX_LENGTH]
+    session.add(row)
+    await session.flush()
+    return secret
+
+
+async def update_api_key(
+    session: AsyncSession, row: ApiKey, *, name: str | None = None, scopes: list[str] | None = None
+) -> ApiKey:
+    if name is not None:
+        row.name = name
+    if scopes is not None:
+        if unknown := unknown_permissions(scopes):
+            raise ValidationFailed.single(f"Unknown scope(s): {', '.join(unknown)}", "scopes")
+        row.scopes = sorted(set(scopes))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def revoke_api_key(session: AsyncSession, row: ApiKey, when: datetime) -> None:
+    """Keys are looked up per request, so the next request with this key is already a 401."""
+    if row.revoked_at is None:
+        row.revoked_at = when
+        session.add(row)
+        await session.flush()

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import domains, health
+from scaisend_api.routes import api_keys, domains, health
 
 ROUTERS: list[APIRouter] = [
     health.router,
     domains.router,
+    api_keys.router,
 ]
