@@ -119,6 +119,9 @@ class MessageRecipient(SQLModel, table=True):
     smtp_response: str | None = text_field()
     bounce_type: str | None = Field(default=None, max_length=10)
     attempts: int = 0
+    # When a deferred (or held) recipient is tried next; the message's next_attempt_at is the
+    # earliest of its recipients'.
+    next_attempt_at: datetime | None = datetime_field()
     updated_at: datetime = updated_at_field()
     delivered_at: datetime | None = datetime_field()
 
