@@ -64,6 +64,8 @@ class WebhookDelivery(SQLModel, table=True):
         sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
         sa.Index("ix_webhook_deliveries_tenant_endpoint", "tenant_id", "endpoint_id", "created_at"),
         sa.Index("ix_webhook_deliveries_batch", "batch_id"),
+        # A delivery lane claims the due rows of one endpoint, oldest first.
+        sa.Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
     )
 
     id: str = id_field()
