@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import api_keys, domains, health
+from scaisend_api.routes import api_keys, domains, health, mail_send
 
 ROUTERS: list[APIRouter] = [
     health.router,
     domains.router,
     api_keys.router,
+    mail_send.router,
 ]

@@ -1,0 +1,54 @@
+"""POST /v3/mail/send (permission mail.send; mail.schedule too for a future send_at or a batch).
+
+202 for live and sandbox alike, `{"message_id"}` or `{"message_ids"}` plus `X-Message-Id`;
+errors in SendGrid's `errors[]` shape, every validation failure in one response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from scaisend_api.auth import Principal
+from scaisend_api.deps import StateDep, UowDep, permission
+from scaisend_api.schemas.mail_send import MailSendAccepted, MailSendRequest, inline_schema
+from scaisend_api.services.mail.body import MAX_MAIL_BODY, read_body
+from scaisend_api.services.mail.send import new_send, send_mail
+
+router = APIRouter(tags=["mail send"])
+
+Sender = Annotated[Principal, permission("mail.send")]
+REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": inline_schema(MailSendRequest)}},
+    }
+}
+
+
+@router.post(
+    "/v3/mail/send",
+    status_code=202,
+    response_class=JSONResponse,
+    responses={
+        202: {
+            "model": MailSendAccepted,
+            "headers": {"X-Message-Id": {"schema": {"type": "string"}}},
+        }
+    },
+    openapi_extra=REQUEST_BODY,
+)
+async def send(
+    request: Request,
+    principal: Sender,
+    uow: UowDep,
+    state: StateDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Queue one message per personalization. Sandbox (a test key or
+    `mail_settings.sandbox_mode.enable`) validates and records the same way, then stops."""
+    limit = min(MAX_MAIL_BODY, state.settings.api_max_body_bytes)
+    raw = await read_body(request, limit)
+    stored = await send_mail(uow, state, new_send(principal, raw, idempotency_key))
+    return JSONResponse(stored.body, status_code=stored.status, headers=stored.headers)
