@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import api_keys, domains, health, mail_send
+from scaisend_api.routes import api_keys, domains, health, mail_send, templates
 
 ROUTERS: list[APIRouter] = [
     health.router,
     domains.router,
     api_keys.router,
     mail_send.router,
+    templates.router,
 ]
