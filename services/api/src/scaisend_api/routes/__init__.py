@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import api_keys, domains, health, mail_send, templates
+from scaisend_api.routes import api_keys, domains, health, mail_send, messages, templates
 
 ROUTERS: list[APIRouter] = [
     health.router,
     domains.router,
     api_keys.router,
     mail_send.router,
+    messages.router,
     templates.router,
 ]
