@@ -1,0 +1,177 @@
+"""The `process_inbound` job on `smtp:inbound`: load what the listener stored, parse it,
+correlate it with our message, apply it, and account for it. Every message ends counted in
+`scaisend_inbound_messages_total{kind, outcome}` and logged; what could not be used is marked
+unmatched next to the raw bytes, which are never deleted. Only infrastructure failures retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.worker import Retry, Worker, func
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_core.db import SessionFactory, transaction
+from scaisend_core.errors import ObjectNotFound, StorageError
+from scaisend_core.metrics import INBOUND_MESSAGES
+from scaisend_core.queue import JobBuffer, ProcessInbound
+from scaisend_core.queue.connection import arq_redis_settings
+from scaisend_core.queue.contracts import SMTP_INBOUND
+from scaisend_core.storage import Storage
+from scaisend_core.verp import Verp
+from scaisend_smtp.inbound import store
+from scaisend_smtp.inbound.apply import Applied, apply_delivery, apply_feedback
+from scaisend_smtp.inbound.correlate import correlate
+from scaisend_smtp.inbound.parse import parse_report
+from scaisend_smtp.inbound.reports import FeedbackReport, Report, Unrecognised, report_kind
+
+MAX_TRIES = 12
+MAX_RETRY_DELAY = 1800
+CONCURRENCY = 10
+# Infrastructure that may come back; anything else is a bug or bad input and is not retried.
+_TRANSIENT = (StorageError, OperationalError, InterfaceError, RedisError, OSError, TimeoutError)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundContext:
+    """What the job needs, built once per process (ctx["inbound"])."""
+
+    sessions: SessionFactory
+    storage: Storage
+    redis: ArqRedis  # webhook delivery jobs are queued here after each commit
+    verp: Verp
+
+
+async def process_inbound(ctx: dict[str, Any], storage_key: str) -> str:
+    """arq entry point; returns the outcome (kept as the job result)."""
+    job = ProcessInbound(storage_key=storage_key)
+    try:
+        return await process(ctx["inbound"], job.storage_key)
+    except _TRANSIENT as exc:
+        delay = min(30 * 2 ** int(ctx.get("job_try", 1)), MAX_RETRY_DELAY)
+        log.warning("inbound %s: %s; retrying in %ss", storage_key, exc, delay)
+        raise Retry(defer=delay) from exc
+
+
+async def process(context: InboundContext, storage_key: str) -> str:
+    """The pipeline: load -> parse -> correlate and apply -> account."""
+    try:
+        raw, envelope = await store.load(context.storage, storage_key)
+    except ObjectNotFound:
+        log.error("inbound %s: stored message is missing; nothing to process", storage_key)
+        INBOUND_MESSAGES.labels("unknown", "missing").inc()
+        return "missing"
+    report = parse_report(raw)
+    try:
+        applied = await _apply(context, envelope, report)
+    except _TRANSIENT:
+        raise
+    except Exception as exc:  # a bug must not lose the message: keep it, count it, say why
+        log.exception("inbound %s: processing failed", storage_key)
+        applied = Applied("unmatched", (f"processing error: {type(exc).__name__}: {exc}",))
+        return await _account(context, storage_key, report, applied, error=True)
+    return await _account(context, storage_key, report, applied)
+
+
+async def _apply(
+    context: InboundContext, envelope: store.InboundEnvelope, report: Report
+) -> Applied:
+    if isinstance(report, Unrecognised):
+        return Applied("unmatched", (report.reason,))
+    jobs = JobBuffer()
+    async with transaction(context.sessions) as session:
+        applied = await _apply_report(session, jobs, context.verp, envelope, report)
+    try:
+        await jobs.flush(context.redis)
+    except RedisError:  # the events are committed; their webhook rows stay pending
+        log.warning("could not queue webhook deliveries for inbound events", exc_info=True)
+    return applied
+
+
+async def _apply_report(
+    session: AsyncSession,
+    jobs: JobBuffer,
+    verp: Verp,
+    envelope: store.InboundEnvelope,
+    report: Report,
+) -> Applied:
+    assert not isinstance(report, Unrecognised)
+    extra = report.original_mail_from if isinstance(report, FeedbackReport) else None
+    paths = (*envelope.rcpt_tos, report.returned.return_path, extra)
+    found = await correlate(session, verp, paths, report.returned)
+    if found is None:
+        return Applied("unmatched", ("no message of ours matches the report",))
+    if isinstance(report, FeedbackReport):
+        return await apply_feedback(session, jobs, found, report)
+    return await apply_delivery(session, jobs, found, report)
+
+
+async def _account(
+    context: InboundContext,
+    storage_key: str,
+    report: Report,
+    applied: Applied,
+    *,
+    error: bool = False,
+) -> str:
+    kind = report_kind(report)
+    outcome = (
+        "error"
+        if error
+        else "unrecognised"
+        if isinstance(report, Unrecognised)
+        else applied.outcome
+    )
+    INBOUND_MESSAGES.labels(kind, outcome).inc()
+    reason = "; ".join(applied.reasons) or outcome
+    level = logging.INFO if outcome in {"applied", "duplicate", "ignored"} else logging.WARNING
+    log.log(level, "inbound %s: %s %s (%s)", storage_key, kind, outcome, reason)
+    if outcome in {"unmatched", "unrecognised", "error"}:
+        await store.mark_unmatched(
+            context.storage, storage_key, kind=kind, outcome=outcome, reason=reason
+        )
+    return outcome
+
+
+INBOUND_FUNCTIONS = [func(process_inbound, name=ProcessInbound.job_name, max_tries=MAX_TRIES)]
+
+
+def inbound_worker(
+    context: InboundContext,
+    *,
+    redis_url: str | None = None,
+    redis_pool: ArqRedis | None = None,
+    burst: bool = False,
+) -> Worker:
+    """An arq worker consuming `smtp:inbound` (its own pool from redis_url, or redis_pool)."""
+    return Worker(
+        functions=INBOUND_FUNCTIONS,
+        queue_name=SMTP_INBOUND,
+        redis_settings=arq_redis_settings(redis_url) if redis_url else None,
+        redis_pool=redis_pool,
+        ctx={"inbound": context},
+        burst=burst,
+        handle_signals=False,
+        max_jobs=CONCURRENCY,
+        poll_delay=0.2,
+    )
+
+
+async def run_processor(context: InboundContext, redis_url: str, stop: asyncio.Event) -> None:
+    """Consume `smtp:inbound` until `stop`, then let running jobs finish."""
+    worker = inbound_worker(context, redis_url=redis_url)
+    main = asyncio.create_task(worker.main())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if main.done():
+        main.result()  # the worker died (Redis unreachable at start): let the caller see why
+    main.cancel()
+    await asyncio.gather(main, *worker.tasks.values(), return_exceptions=True)
+    await worker.close()

@@ -1,0 +1,92 @@
+"""Where inbound mail lives in object storage, and the envelope kept beside it.
+
+Layout (one prefix, dated by receipt):
+  inbound/<YYYY-MM-DD>/<inb_id>.eml            the bytes exactly as received, nothing prepended
+  inbound/<YYYY-MM-DD>/<inb_id>.envelope.json  InboundEnvelope: MAIL FROM, RCPT TOs, peer, TLS
+  inbound/unmatched/<YYYY-MM-DD>/<inb_id>.json UnmatchedMark: why processing could not use it
+The raw object is never moved or deleted by processing; the unmatched mark is an index an
+operator lists to find what was kept but not acted on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from arq.connections import ArqRedis
+from pydantic import BaseModel, ConfigDict
+
+from scaisend_core.ids import new_id
+from scaisend_core.models import utcnow
+from scaisend_core.queue import ProcessInbound, enqueue
+from scaisend_core.storage import Storage
+
+PREFIX = "inbound"
+UNMATCHED_PREFIX = f"{PREFIX}/unmatched"
+
+
+class InboundEnvelope(BaseModel):
+    """The SMTP envelope of one received message: the parts a DSN's body does not repeat (the
+    VERP address it was sent to above all)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mail_from: str
+    rcpt_tos: list[str]
+    peer: str | None
+    helo: str | None
+    tls: bool
+    received_at: datetime
+    size: int
+
+
+class UnmatchedMark(BaseModel):
+    storage_key: str
+    kind: str
+    outcome: str  # unmatched | unrecognised | error
+    reason: str
+    marked_at: datetime
+
+
+def raw_key(day: str, inbound_id: str) -> str:
+    return f"{PREFIX}/{day}/{inbound_id}.eml"
+
+
+def envelope_key(storage_key: str) -> str:
+    return storage_key.removesuffix(".eml") + ".envelope.json"
+
+
+def unmatched_key(storage_key: str) -> str:
+    """inbound/<day>/<id>.eml -> inbound/unmatched/<day>/<id>.json"""
+    day, _, name = storage_key.removeprefix(PREFIX + "/").partition("/")
+    return f"{UNMATCHED_PREFIX}/{day}/{name.removesuffix('.eml')}.json"
+
+
+async def accept(storage: Storage, redis: ArqRedis, raw: bytes, envelope: InboundEnvelope) -> str:
+    """Persist the message and its envelope, then queue its processing. Only when all three
+    succeeded may the listener answer 250; any exception means 451 and a retry by the sender."""
+    key = raw_key(envelope.received_at.strftime("%Y-%m-%d"), new_id("inb"))
+    await storage.put(key, raw, "message/rfc822")
+    await storage.put(envelope_key(key), envelope.model_dump_json().encode(), "application/json")
+    await enqueue(redis, ProcessInbound(storage_key=key))
+    return key
+
+
+async def load(storage: Storage, storage_key: str) -> tuple[bytes, InboundEnvelope]:
+    raw = await storage.get(storage_key)
+    envelope = InboundEnvelope.model_validate_json(await storage.get(envelope_key(storage_key)))
+    return raw, envelope
+
+
+async def mark_unmatched(
+    storage: Storage,
+    storage_key: str,
+    *,
+    kind: str,
+    outcome: str,
+    reason: str,
+) -> None:
+    mark = UnmatchedMark(
+        storage_key=storage_key, kind=kind, outcome=outcome, reason=reason, marked_at=utcnow()
+    )
+    await storage.put(
+        unmatched_key(storage_key), mark.model_dump_json().encode(), "application/json"
+    )
