@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import api_keys, domains, health, mail_send, messages, templates
+from scaisend_api.routes import api_keys, batches, domains, health, mail_send, messages, templates
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -10,5 +10,6 @@ ROUTERS: list[APIRouter] = [
     api_keys.router,
     mail_send.router,
     messages.router,
+    batches.router,
     templates.router,
 ]
