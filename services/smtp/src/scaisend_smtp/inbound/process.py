@@ -5,7 +5,6 @@ unmatched next to the raw bytes, which are never deleted. Only infrastructure fa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -40,19 +39,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class InboundContext:
-    """What the job needs, built once per process (ctx["inbound"])."""
+    """What the job needs, built once per worker and kept in ctx["inbound"]."""
 
     sessions: SessionFactory
     storage: Storage
     redis: ArqRedis  # webhook delivery jobs are queued here after each commit
     verp: Verp
 
+    @classmethod
+    def of(cls, ctx: dict[str, Any]) -> InboundContext:
+        """ctx["inbound"], or one built from the keys `scaisend smtp`'s runner puts in the ctx
+        of its smtp:inbound worker (sessions, storage, verp, jobs_redis)."""
+        context = ctx.get("inbound")
+        if not isinstance(context, InboundContext):
+            redis = ctx.get("jobs_redis") or ctx["redis"]
+            context = cls(ctx["sessions"], ctx["storage"], redis, ctx["verp"])
+            ctx["inbound"] = context
+        return context
+
 
 async def process_inbound(ctx: dict[str, Any], storage_key: str) -> str:
     """arq entry point; returns the outcome (kept as the job result)."""
     job = ProcessInbound(storage_key=storage_key)
     try:
-        return await process(ctx["inbound"], job.storage_key)
+        return await process(InboundContext.of(ctx), job.storage_key)
     except _TRANSIENT as exc:
         delay = min(30 * 2 ** int(ctx.get("job_try", 1)), MAX_RETRY_DELAY)
         log.warning("inbound %s: %s; retrying in %ss", storage_key, exc, delay)
@@ -149,7 +159,8 @@ def inbound_worker(
     redis_pool: ArqRedis | None = None,
     burst: bool = False,
 ) -> Worker:
-    """An arq worker consuming `smtp:inbound` (its own pool from redis_url, or redis_pool)."""
+    """An arq worker consuming `smtp:inbound` on its own (its own pool from redis_url, or
+    redis_pool); `scaisend smtp` runs INBOUND_FUNCTIONS in its runner's worker instead."""
     return Worker(
         functions=INBOUND_FUNCTIONS,
         queue_name=SMTP_INBOUND,
@@ -161,17 +172,3 @@ def inbound_worker(
         max_jobs=CONCURRENCY,
         poll_delay=0.2,
     )
-
-
-async def run_processor(context: InboundContext, redis_url: str, stop: asyncio.Event) -> None:
-    """Consume `smtp:inbound` until `stop`, then let running jobs finish."""
-    worker = inbound_worker(context, redis_url=redis_url)
-    main = asyncio.create_task(worker.main())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if main.done():
-        main.result()  # the worker died (Redis unreachable at start): let the caller see why
-    main.cancel()
-    await asyncio.gather(main, *worker.tasks.values(), return_exceptions=True)
-    await worker.close()

@@ -1,7 +1,6 @@
 """The inbound listener of `scaisend smtp`: aiosmtpd on SMTP_INBOUND_HOST:PORT in the running
 loop, with STARTTLS when a certificate is configured, the SMTP_INBOUND_MAX_SIZE data limit (552
-beyond), an idle-command timeout and a per-IP concurrent connection limit; plus the
-`smtp:inbound` consumer that processes what it stored."""
+beyond), an idle-command timeout and a per-IP concurrent connection limit."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ from scaisend_core.verp import Verp
 from scaisend_smtp.inbound import replies
 from scaisend_smtp.inbound.handler import InboundHandler
 from scaisend_smtp.inbound.hosts import ReturnPathHosts
-from scaisend_smtp.inbound.process import InboundContext, run_processor
 
 # RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command.
 COMMAND_TIMEOUT = 300.0
@@ -129,8 +127,8 @@ def verp_for(settings: CoreSettings) -> Verp:
 
 
 async def run_inbound(settings: CoreSettings, stop: asyncio.Event) -> None:
-    """Serve port 25 and process what arrives until `stop` is set (the `scaisend smtp` role):
-    the listener, the return-path host cache and the `smtp:inbound` consumer, side by side."""
+    """Serve port 25 until `stop` is set: the listener and the return-path host cache it reads.
+    What it stores is processed by INBOUND_FUNCTIONS on `smtp:inbound` (the runner's worker)."""
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
@@ -138,13 +136,10 @@ async def run_inbound(settings: CoreSettings, stop: asyncio.Event) -> None:
         storage = await stack.enter_async_context(open_storage(settings))
         redis = await create_arq_pool(settings.redis_url)
         stack.push_async_callback(redis.aclose)
-        verp = verp_for(settings)
         hosts = ReturnPathHosts(sessions, settings.inbound_host)
-        handler = InboundHandler(hosts, verp, storage, redis)
-        context = InboundContext(sessions, storage, redis, verp)
+        handler = InboundHandler(hosts, verp_for(settings), storage, redis)
         async with asyncio.TaskGroup() as group:
             group.create_task(hosts.keep_fresh(stop))
-            group.create_task(run_processor(context, settings.redis_url, stop))
             group.create_task(_listen_until(settings, handler, stop))
 
 
