@@ -8,4 +8,6 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.api",
     "tests.fixtures.dns",
+    "tests.fixtures.mx",
+    "tests.fixtures.rendered",
 ]

@@ -1,0 +1,261 @@
+"""deliver(): one delivery attempt of one message, as named steps.
+
+claim -> drop newly suppressed -> load the rendered MIME -> DKIM-sign -> send (per recipient
+domain to its MX, or via the smarthost, or into the capture directory) -> record results.
+Recording (rows, events, suppressions, the next attempt) is outcomes.py's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from arq import Retry
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_core.errors import Conflict, ObjectNotFound
+from scaisend_core.logs import log_context
+from scaisend_core.models import EmailMessage, MessageRecipient, SenderDomain
+from scaisend_core.queue import DeliverMessage, JobBuffer, enqueue
+from scaisend_core.repositories import sender_domains
+from scaisend_core.repositories.messages import load_message
+from scaisend_core.repositories.suppressions import normalise_email, suppressed_kinds
+from scaisend_smtp.outbound import outcomes, store, transport
+from scaisend_smtp.outbound.context import Outbound
+from scaisend_smtp.outbound.dkim import crlf, sign
+from scaisend_smtp.outbound.sender import Envelope, Rcpt, SendResult
+
+log = logging.getLogger(__name__)
+DUE_SLACK = timedelta(seconds=1)
+ERROR_RETRY = timedelta(minutes=1)
+# Lists that stop a retry (SendGrid's drop reasons); blocks do not stop later sends.
+DROP_REASONS = {
+    "bounce": ("bypass_bounce_management", "Bounced Address"),
+    "spam_report": ("bypass_spam_management", "Spam Reporting Address"),
+    "unsubscribe": ("bypass_unsubscribe_management", "Unsubscribed Address"),
+    "invalid_email": ("bypass_bounce_management", "Invalid"),
+}
+
+
+class ContentMissing(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Attempt:
+    job: DeliverMessage
+    message: EmailMessage
+    recipients: list[MessageRecipient]
+    due: list[MessageRecipient]
+    now: datetime
+    content: bytes = b""
+    domain: SenderDomain | None = None
+    results: list[SendResult] = field(default_factory=list)
+    held: list[outcomes.Held] = field(default_factory=list)
+    dropped: list[outcomes.Dropped] = field(default_factory=list)
+
+
+async def deliver(out: Outbound, job: DeliverMessage) -> str:
+    """Run one attempt; returns a one-line summary (arq keeps it as the job result)."""
+    attempt = await claim(out, job)
+    if isinstance(attempt, str):
+        return attempt
+    with log_context(message_id=job.message_id, tenant_id=attempt.message.tenant_id):
+        try:
+            await drop_suppressed(out, attempt)
+            await load_content(out, attempt)
+            await sign_content(out, attempt)
+            await send(out, attempt)
+        except ContentMissing as exc:
+            return await fail(out, attempt, str(exc))
+        except Exception:
+            log.exception("delivery attempt %s failed unexpectedly", job.attempt + 1)
+            await _enqueue_next(out, job, attempt.now + ERROR_RETRY)
+            return "error: retrying"
+        return await record(out, attempt)
+
+
+async def claim(out: Outbound, job: DeliverMessage) -> Attempt | str:
+    """Load the message; stop if this job is stale or nothing is due yet; else claim it."""
+    now = out.now()
+    async with out.sessions() as session:
+        loaded = await load_message(session, job.message_id)
+        if loaded is None:
+            return "skipped: no such message"
+        message, recipients = loaded.message, loaded.recipients
+        if message.status not in store.CLAIMABLE or message.attempts != job.attempt:
+            return f"skipped: message is {message.status} at attempt {message.attempts}"
+        due = [r for r in recipients if _is_due(r, now)]
+        if not due and any(r.status in outcomes.WAITING for r in recipients):
+            waiting = [r.next_attempt_at for r in recipients if r.next_attempt_at is not None]
+            raise Retry(defer=max(min(waiting, default=now) - now, timedelta(seconds=1)))
+        if not await store.claim(session, message.id, job.attempt, now):
+            return "skipped: claimed by another job"
+        await session.commit()
+    return Attempt(job, message, recipients, due, now)
+
+
+def _is_due(recipient: MessageRecipient, now: datetime) -> bool:
+    if recipient.status not in outcomes.WAITING:
+        return False
+    return recipient.next_attempt_at is None or recipient.next_attempt_at <= now + DUE_SLACK
+
+
+async def drop_suppressed(out: Outbound, attempt: Attempt) -> None:
+    """On a retry, recipients who reached a suppression list since are dropped (the worker
+    checked before the first attempt); the message's bypass settings still apply."""
+    if attempt.job.attempt == 0 or not attempt.due:
+        return
+    settings = attempt.message.mail_settings or {}
+    if _enabled(settings, "bypass_list_management"):
+        return
+    async with out.sessions() as session:
+        found = await suppressed_kinds(
+            session, attempt.message.tenant_id, [r.email for r in attempt.due]
+        )
+    for rcpt in list(attempt.due):
+        for kind in sorted(found.get(normalise_email(rcpt.email), ())):
+            bypass, reason = DROP_REASONS.get(kind, ("", ""))
+            if reason and not _enabled(settings, bypass):
+                attempt.dropped.append(outcomes.Dropped(rcpt, reason, kind))
+                attempt.due.remove(rcpt)
+                break
+
+
+def _enabled(settings: dict[str, object], name: str) -> bool:
+    value = settings.get(name)
+    return isinstance(value, dict) and value.get("enable") is True
+
+
+async def load_content(out: Outbound, attempt: Attempt) -> None:
+    key = attempt.message.mime_key
+    if not key:
+        raise ContentMissing("the rendered message has no mime_key")
+    try:
+        attempt.content = crlf(await out.storage.get(key))
+    except ObjectNotFound as exc:
+        raise ContentMissing(f"the rendered message {key} is missing from storage") from exc
+
+
+async def sign_content(out: Outbound, attempt: Attempt) -> None:
+    """DKIM-sign once for every recipient, with the From domain's key(s)."""
+    async with out.sessions() as session:
+        attempt.domain = await _sender_domain(out, session, attempt.message)
+    if attempt.domain is None:
+        log.warning("no sender domain row for %s; sending unsigned", attempt.message.from_email)
+        return
+    material = out.keys.material(attempt.domain)
+    timestamp = int(attempt.now.timestamp())
+    attempt.content = sign(attempt.content, material, timestamp) + attempt.content
+
+
+async def _sender_domain(
+    out: Outbound, session: AsyncSession, message: EmailMessage
+) -> SenderDomain | None:
+    domain = sender_domains.domain_of(message.from_email)
+    row = await sender_domains.find_domain(session, message.tenant_id, domain)
+    if row is not None or out.settings.smtp_delivery != "capture":
+        return row
+    # Capture mode accepts any From domain; give it a key on first use (its records then show
+    # up under /api/admin/domains, ready to publish before delivering for real).
+    try:
+        row = await sender_domains.create_domain(
+            session, out.secrets, tenant_id=message.tenant_id, domain=domain,
+            return_path_host=f"bounces.{domain}",
+        )  # fmt: skip
+        await session.commit()
+    except Conflict:
+        await session.rollback()
+        row = await sender_domains.find_domain(session, message.tenant_id, domain)
+    return row
+
+
+def _return_path_host(out: Outbound, domain: SenderDomain | None) -> str:
+    """The sender domain's bounce host once its MX checks out, else the inbound host itself,
+    so DSNs reach the inbound listener either way."""
+    check = (domain.dns_checks or {}).get("return_path") or {} if domain else {}
+    return domain.return_path_host if domain and check.get("valid") else out.settings.inbound_host
+
+
+def _envelope(
+    out: Outbound, message: EmailMessage, rcpts: list[MessageRecipient], host: str
+) -> Envelope:
+    """VERP MAIL FROM: the recipient when the transaction has one, else the message."""
+    token = rcpts[0].id if len(rcpts) == 1 else message.id
+    recipients = tuple(Rcpt(r.id, r.email) for r in rcpts)
+    return Envelope(out.verp.address(token, host), recipients)
+
+
+async def send(out: Outbound, attempt: Attempt) -> None:
+    if not attempt.due:
+        return
+    host = _return_path_host(out, attempt.domain)
+    mode, content = out.settings.smtp_delivery, attempt.content
+    if mode != "mx":
+        envelope = _envelope(out, attempt.message, attempt.due, host)
+        if mode == "capture":
+            attempt.results += await transport.capture(out, attempt.message.id, envelope, content)
+        else:
+            attempt.results += await transport.via_smarthost(out, envelope, content)
+        return
+    groups: dict[str, list[MessageRecipient]] = defaultdict(list)
+    for rcpt in attempt.due:
+        groups[rcpt.email.rpartition("@")[2].lower()].append(rcpt)
+    envelopes = [_envelope(out, attempt.message, group, host) for group in groups.values()]
+    sent = await asyncio.gather(*(transport.via_mx(out, e, content) for e in envelopes))
+    by_id = {r.id: r for r in attempt.due}
+    for outcome in sent:
+        if isinstance(outcome, transport.HeldGroup):
+            retry_at = attempt.now + timedelta(seconds=outcome.held.retry_in)
+            attempt.held += [outcomes.Held(by_id[r.id], retry_at, outcome.held.reason)
+                             for r in outcome.envelope.recipients]  # fmt: skip
+        else:
+            attempt.results += outcome
+
+
+async def record(out: Outbound, attempt: Attempt, error: str | None = None) -> str:
+    """Write the attempt's outcomes in one transaction, then schedule the next attempt."""
+    settings = out.settings
+    policy = outcomes.RetryPolicy(
+        tuple(settings.smtp_retry_schedule), timedelta(seconds=settings.smtp_max_retry_age)
+    )
+    plan = outcomes.Plan(attempt.message, attempt.now, attempt.job.attempt + 1)
+    by_id = {r.id: r for r in attempt.recipients}
+    for result in attempt.results:
+        outcomes.plan_result(plan, by_id[result.recipient.id], result, policy)
+    for held in attempt.held:
+        outcomes.plan_held(plan, held)
+    for dropped in attempt.dropped:
+        outcomes.plan_dropped(plan, dropped)
+    jobs = JobBuffer()
+    async with out.sessions() as session:
+        next_at = await outcomes.write(session, plan, attempt.recipients,
+                                       relayed=settings.smtp_delivery == "smarthost",
+                                       jobs=jobs, error=error)  # fmt: skip
+        await session.commit()
+    await jobs.flush(out.redis)
+    if next_at is not None:
+        await _enqueue_next(out, attempt.job, next_at)
+    counts: dict[str, int] = defaultdict(int)
+    for result in attempt.results:
+        counts[result.status.value] += 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing sent"
+    return f"attempt {attempt.job.attempt + 1}: {summary}; {len(attempt.held)} held"
+
+
+async def fail(out: Outbound, attempt: Attempt, error: str) -> str:
+    """The message cannot be sent at all (its content is gone): recipients due now are
+    dropped and the message fails with the reason."""
+    log.error("message cannot be delivered: %s", error)
+    for rcpt in attempt.due:
+        attempt.dropped.append(outcomes.Dropped(rcpt, f"Internal error: {error}", ""))
+    attempt.due = []
+    await record(out, attempt, error=error)
+    return f"failed: {error}"
+
+
+async def _enqueue_next(out: Outbound, job: DeliverMessage, at: datetime) -> None:
+    following = DeliverMessage(message_id=job.message_id, attempt=job.attempt + 1)
+    await enqueue(out.redis, following, defer_until=at)
