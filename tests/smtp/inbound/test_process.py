@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from arq.connections import ArqRedis
 from prometheus_client import REGISTRY
+from sqlmodel import select
 
 from scaisend_core.db import SessionFactory
-from scaisend_core.models import Tenant, utcnow
+from scaisend_core.ids import new_id
+from scaisend_core.models import Tenant, WebhookDelivery, WebhookEndpoint, utcnow
+from scaisend_core.queue.contracts import WEBHOOK_DELIVER
 from scaisend_core.repositories.tenants import create_tenant
 from scaisend_core.verp import Verp
 from scaisend_smtp.inbound import store
@@ -243,3 +247,42 @@ async def test_a_missing_stored_message_is_reported_not_retried(
     inbound_context: InboundContext,
 ) -> None:
     assert await process(inbound_context, "inbound/2026-03-03/inb_missing.eml") == "missing"
+
+
+async def test_a_lost_envelope_still_correlates_by_the_returned_headers(
+    sessions: SessionFactory, tenant: Tenant, inbound_context: InboundContext
+) -> None:
+    golden = GOLDEN["hard"]
+    await rows.sent_message(sessions, tenant, golden)
+    key = await receive(
+        inbound_context, (DATA / "postfix_hard_bounce.eml").read_bytes(), verp("hard")
+    )
+    await inbound_context.storage.put(store.envelope_key(key), b"{not json")
+    assert await process(inbound_context, key) == "applied"
+    assert [e.event_type for e in await rows.events(sessions, golden.message_id)] == ["bounce"]
+
+
+async def test_a_subscribed_webhook_endpoint_gets_the_spam_report_delivery_queued(
+    sessions: SessionFactory,
+    tenant: Tenant,
+    inbound_context: InboundContext,
+    drain: Drain,
+    redis: ArqRedis,
+) -> None:
+    golden = GOLDEN["arf_yahoo"]
+    await rows.sent_message(sessions, tenant, golden)
+    async with sessions() as session:
+        session.add(
+            WebhookEndpoint(
+                id=new_id("wh"), tenant_id=tenant.id, url="https://hooks.acme.example/scaisend",
+                enabled_events=["spam_report"],
+            )
+        )  # fmt: skip
+        await session.commit()
+    await receive(inbound_context, (DATA / "arf_yahoo.eml").read_bytes())
+    await drain()
+    async with sessions() as session:
+        (delivery,) = (await session.exec(select(WebhookDelivery))).all()
+    (event,) = await rows.events(sessions, golden.message_id)
+    assert delivery.event_id == event.id
+    assert await redis.zcard(WEBHOOK_DELIVER) == 1

@@ -31,6 +31,7 @@ Outcome = Literal["applied", "duplicate", "ignored", "unmatched"]
 _RANK: tuple[Outcome, ...] = ("applied", "duplicate", "ignored", "unmatched")
 _VAGUE_STATUS = {None, "5.0.0", "4.0.0"}
 MAX_IP_LENGTH = 45
+MAX_REASONS = 20  # a hostile report may carry thousands of recipient blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Applied:
         if not parts:
             return Applied("unmatched", ("the report names no recipient",))
         best = min(parts, key=lambda p: _RANK.index(p.outcome))
-        return Applied(best.outcome, tuple(r for p in parts for r in p.reasons))
+        return Applied(best.outcome, tuple(r for p in parts for r in p.reasons)[:MAX_REASONS])
 
 
 async def apply_delivery(

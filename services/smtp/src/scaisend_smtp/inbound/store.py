@@ -9,17 +9,20 @@ operator lists to find what was kept but not acted on."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from arq.connections import ArqRedis
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from scaisend_core.errors import ObjectNotFound
 from scaisend_core.ids import new_id
 from scaisend_core.models import utcnow
 from scaisend_core.queue import ProcessInbound, enqueue
 from scaisend_core.storage import Storage
 
 PREFIX = "inbound"
+log = logging.getLogger(__name__)
 UNMATCHED_PREFIX = f"{PREFIX}/unmatched"
 
 
@@ -71,8 +74,24 @@ async def accept(storage: Storage, redis: ArqRedis, raw: bytes, envelope: Inboun
 
 
 async def load(storage: Storage, storage_key: str) -> tuple[bytes, InboundEnvelope]:
+    """The raw bytes (ObjectNotFound if gone) and their envelope. A lost or unreadable envelope
+    costs only the VERP correlation by envelope recipient, so it never blocks processing."""
     raw = await storage.get(storage_key)
-    envelope = InboundEnvelope.model_validate_json(await storage.get(envelope_key(storage_key)))
+    try:
+        envelope = InboundEnvelope.model_validate_json(await storage.get(envelope_key(storage_key)))
+    except (ObjectNotFound, ValidationError):
+        log.warning(
+            "inbound %s: envelope missing or unreadable; correlating by headers", storage_key
+        )
+        envelope = InboundEnvelope(
+            mail_from="",
+            rcpt_tos=[],
+            peer=None,
+            helo=None,
+            tls=False,
+            received_at=utcnow(),
+            size=len(raw),
+        )
     return raw, envelope
 
 
