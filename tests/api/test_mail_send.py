@@ -389,3 +389,14 @@ async def test_accepted_mail_survives_redis_being_down(
     [row] = await _messages(sessions)
     assert row.id == response.json()["message_id"]
     assert row.status == "queued"
+
+
+async def test_openapi_documents_the_request_and_response(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/v3/mail/send"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"personalizations", "from", "template_id", "attachments", "asm"} <= set(
+        schema["properties"]
+    )
+    assert "$ref" not in orjson.dumps(schema).decode()
+    assert "X-Message-Id" in operation["responses"]["202"]["headers"]
