@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from scaisend_core.verp import Verp
 from tests.fixtures.environment import TEST_SECRET_KEY
-from tests.smtp.inbound.goldens import BOUNCE_HOST, POSTFIX
+from tests.smtp.inbound.goldens import BOUNCE_HOST, POSTFIX, original
 
 
 class Catcher:
@@ -39,18 +38,6 @@ class RefusingMx:
         return "550 5.7.1 Message rejected due to content restrictions (policy)"
 
 
-def original(message_id: str, to: list[str], subject: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "Acme Billing <billing@acme.example>"
-    msg["To"] = ", ".join(to)
-    msg["Subject"] = subject
-    msg["Date"] = "Tue, 03 Mar 2026 10:15:00 +0000"
-    msg["Message-ID"] = f"<{message_id.lower()}@mta.scaisend.test>"
-    msg["X-ScaiSend-Message-Id"] = message_id
-    msg.set_content("Your invoice is attached.\n")
-    return msg
-
-
 async def main(out: Path) -> None:
     verp = Verp(TEST_SECRET_KEY)
     catcher = Controller(Catcher(out), hostname="127.0.0.1", port=2526)
@@ -62,7 +49,7 @@ async def main(out: Path) -> None:
             return_path = verp.address(case.verp_id, BOUNCE_HOST)
             to = [r.email for r in case.recipients]
             await aiosmtplib.send(
-                original(case.message_id, to, case.subject),
+                original(case),
                 hostname="127.0.0.1", port=2525, sender=return_path, recipients=to,
             )  # fmt: skip
         await asyncio.sleep(90)  # delay warnings, then expiry of the slow.test message

@@ -83,7 +83,16 @@ def test_office365_ndr_reads_status_and_rfc822_headers_part() -> None:
 
 
 def test_exim_dsn_with_vague_status_keeps_the_specific_diagnostic() -> None:
-    (block,) = dsn("exim_unrouteable.eml").recipients
+    (block,) = dsn("exim_remote_rejected.eml").recipients
     assert (block.action, block.status, block.reply_code) == ("failed", "5.0.0", 550)
-    assert block.diagnostic is not None
-    assert "550 5.1.1 <nobody@exim.example>: Recipient address rejected" in block.diagnostic
+    assert block.diagnostic == (
+        "550 5.1.1 <someone@remote.test>: Recipient address rejected: User unknown"
+    )
+
+
+def test_exim_dsn_without_diagnostic_code_takes_the_reason_from_the_notice() -> None:
+    report = dsn("exim_local_unrouteable.eml")
+    (block,) = report.recipients
+    assert (block.final_recipient, block.status) == ("nosuchuser@scaisend.test", "5.0.0")
+    assert block.diagnostic == "nosuchuser@scaisend.test Unrouteable address"
+    assert report.returned.scaisend_message_id == GOLDEN["exim_local"].message_id

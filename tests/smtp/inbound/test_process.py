@@ -159,12 +159,26 @@ async def test_text_bounce_from_yahoo_is_a_hard_bounce(
 async def test_exim_vague_status_takes_the_code_the_diagnostic_quotes(
     sessions: SessionFactory, tenant: Tenant, inbound_context: InboundContext, drain: Drain
 ) -> None:
-    golden = GOLDEN["exim"]
+    golden = GOLDEN["exim_remote"]
     await rows.sent_message(sessions, tenant, golden)
-    await receive(inbound_context, (DATA / "exim_unrouteable.eml").read_bytes(), verp("exim"))
+    raw = (DATA / "exim_remote_rejected.eml").read_bytes()
+    await receive(inbound_context, raw, verp("exim_remote"))
     await drain()
     (event,) = await rows.events(sessions, golden.message_id)
     assert (event.details["status"], event.details["bounce_type"]) == ("5.1.1", "hard")
+
+
+async def test_exim_unrouteable_address_is_a_hard_bounce_read_from_the_notice(
+    sessions: SessionFactory, tenant: Tenant, inbound_context: InboundContext, drain: Drain
+) -> None:
+    golden = GOLDEN["exim_local"]
+    await rows.sent_message(sessions, tenant, golden)
+    raw = (DATA / "exim_local_unrouteable.eml").read_bytes()
+    await receive(inbound_context, raw, verp("exim_local"))
+    await drain()
+    (event,) = await rows.events(sessions, golden.message_id)
+    assert (event.event_type, event.details["bounce_type"]) == ("bounce", "hard")
+    assert event.details["reason"] == "nosuchuser@scaisend.test Unrouteable address"
 
 
 async def test_microsoft_report_with_redacted_recipient_finds_it_by_verp(

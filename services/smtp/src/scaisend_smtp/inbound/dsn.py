@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email.message import Message
 
 from scaisend_smtp.inbound.mime import (
@@ -14,6 +15,7 @@ from scaisend_smtp.inbound.mime import (
     status_blocks,
     typed_value,
 )
+from scaisend_smtp.inbound.plaintext import diagnostic_window, notification_text
 from scaisend_smtp.inbound.reports import DeliveryReport, RecipientReport
 
 STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -34,6 +36,8 @@ def parse_dsn(msg: Message) -> DeliveryReport | None:
     recipients = tuple(r for r in (_recipient(b) for b in blocks) if r is not None)
     if not recipients:
         return None
+    if any(r.diagnostic is None for r in recipients):
+        recipients = _diagnose_from_notice(msg, recipients)
     return DeliveryReport(
         kind="dsn",
         recipients=recipients,
@@ -58,6 +62,20 @@ def _recipient(block: Message) -> RecipientReport | None:
         status=match.group(1) if match else None,
         diagnostic=typed_value(header(block, "Diagnostic-Code")),
         remote_mta=typed_value(header(block, "Remote-MTA")),
+    )
+
+
+def _diagnose_from_notice(
+    msg: Message, recipients: tuple[RecipientReport, ...]
+) -> tuple[RecipientReport, ...]:
+    """Diagnostic-Code is optional (Exim omits it for an unrouteable address); the human-readable
+    part usually still says why, next to the address."""
+    text = notification_text(msg)
+    return tuple(
+        replace(r, diagnostic=diagnostic_window(r.final_recipient or "", text) or None)
+        if r.diagnostic is None and r.final_recipient
+        else r
+        for r in recipients
     )
 
 

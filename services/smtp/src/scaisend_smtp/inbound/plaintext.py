@@ -56,7 +56,7 @@ def _returned(msg: Message) -> Returned:
 
 
 def _recipient(address: str, action: str, text: str) -> RecipientReport:
-    window = _diagnostic_window(address, text)
+    window = diagnostic_window(address, text)
     status = _STATUS.search(window)
     reply = _REPLY.search(_STATUS.sub(" ", window))
     return RecipientReport(
@@ -68,7 +68,8 @@ def _recipient(address: str, action: str, text: str) -> RecipientReport:
     )
 
 
-def _diagnostic_window(address: str, text: str) -> str:
+def diagnostic_window(address: str, text: str) -> str:
+    """What the notice says about `address` (see the module docstring), or ""."""
     lines = text.splitlines()
     windows = [_window(lines, i) for i, line in enumerate(lines)
                if address.lower() in line.lower()]  # fmt: skip
