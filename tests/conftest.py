@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.api",
     "tests.fixtures.dns",
+    "tests.fixtures.http_receiver",
     "tests.fixtures.mx",
     "tests.fixtures.rendered",
 ]

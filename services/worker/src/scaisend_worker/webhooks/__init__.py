@@ -1,9 +1,9 @@
-"""Webhook delivery jobs; the worker's WorkerSettings includes these lists."""
+"""Webhook delivery jobs; the worker's WorkerSettings includes these lists, and its on_shutdown
+calls `close_webhook_runtime(ctx)` so requests in flight finish before the process exits."""
 
 from __future__ import annotations
 
-from typing import Any
+from scaisend_worker.webhooks.jobs import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS
+from scaisend_worker.webhooks.runtime import close_webhook_runtime
 
-# arq job functions and cron jobs for `webhook:deliver`; filled in by the webhooks package.
-WEBHOOK_FUNCTIONS: list[Any] = []
-WEBHOOK_CRON_JOBS: list[Any] = []
+__all__ = ["WEBHOOK_CRON_JOBS", "WEBHOOK_FUNCTIONS", "close_webhook_runtime"]

@@ -1,0 +1,260 @@
+"""Claiming due webhook deliveries and recording their attempts (the worker's side).
+
+A claim leases rows: their next_attempt_at moves past the request's deadline inside the claiming
+transaction (SKIP LOCKED, so concurrent workers take different rows). A worker that dies
+mid-request leaves its rows pending, and they become due again when the lease ends; the
+reconciler then finds them. Times are passed in, never read from the database clock, so tests
+can move time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, exists, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import OperationalError
+from sqlmodel import and_, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scaisend_core.events import SendGridContext
+from scaisend_core.models import (
+    DeliveryStatus,
+    EmailMessage,
+    MessageEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+CLAIM_INDEX = "ix_webhook_deliveries_endpoint_due"
+
+
+@dataclass(slots=True)
+class Claim:
+    """Leased deliveries of one endpoint, with the event rows (and message facts) they need."""
+
+    endpoint: WebhookEndpoint
+    deliveries: list[WebhookDelivery]
+    events: dict[str, MessageEvent] = field(default_factory=dict)
+    contexts: dict[str, SendGridContext] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """The new state of one delivery after an attempt."""
+
+    delivery_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    status_code: int | None
+    response: str | None
+    error: str | None
+    attempt_log: list[dict[str, Any]]
+    delivered_at: datetime | None
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A deadlock or lock wait timeout: the transaction was rolled back and may simply be run
+    again (MySQL 1213, 1205)."""
+    orig = getattr(exc, "orig", None)
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    return isinstance(exc, OperationalError) and bool(args) and args[0] in (1205, 1213)
+
+
+async def begin_read_committed(session: AsyncSession) -> None:
+    """Claims and outcomes run concurrently on one endpoint's rows; under REPEATABLE READ the
+    claim's range scan takes gap locks that outcome updates then deadlock on. READ COMMITTED
+    locks only the rows themselves (SKIP LOCKED still works). Call before the first statement."""
+    if session.bind is not None and session.bind.dialect.name in ("mysql", "mariadb"):
+        await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+
+
+def _deliverable() -> Any:
+    return and_(col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.disabled_at).is_(None))
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+        col(WebhookDelivery.next_attempt_at) <= now,
+    )
+
+
+async def due_endpoints(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
+    """(id, kind) of every deliverable endpoint with at least one due delivery."""
+    has_due = exists().where(col(WebhookDelivery.endpoint_id) == col(WebhookEndpoint.id), _due(now))
+    statement = select(WebhookEndpoint.id, WebhookEndpoint.kind).where(_deliverable(), has_due)
+    return [(row[0], row[1]) for row in (await session.exec(statement)).all()]
+
+
+async def endpoint_of(session: AsyncSession, delivery_id: str) -> tuple[str, str] | None:
+    """(endpoint id, kind) of a pending delivery; None when it is finished or gone."""
+    statement = (
+        select(WebhookEndpoint.id, WebhookEndpoint.kind)
+        .join(WebhookDelivery, col(WebhookDelivery.endpoint_id) == col(WebhookEndpoint.id))
+        .where(
+            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+        )
+    )
+    row = (await session.exec(statement)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def claim(
+    session: AsyncSession,
+    endpoint_id: str,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    claim_id: str,
+    with_contexts: bool = False,
+) -> Claim | None:
+    """Lease up to `limit` due deliveries of a deliverable endpoint, oldest first, stamping them
+    with `claim_id` (their batch id); None when the endpoint is gone, paused or auto-disabled.
+    Commit to make the lease visible.
+
+    No locking read: a locking range scan also locks the row just past the range, which makes
+    a concurrent claim of the neighbouring endpoint skip (or wait for) it. Candidates are read
+    from a snapshot, and the guarded UPDATE decides which ones this claim won."""
+    await begin_read_committed(session)
+    endpoint = (
+        await session.exec(
+            select(WebhookEndpoint).where(col(WebhookEndpoint.id) == endpoint_id, _deliverable())
+        )
+    ).first()
+    if endpoint is None:
+        return None
+    candidates = (
+        select(WebhookDelivery.id)
+        .with_hint(WebhookDelivery, f"FORCE INDEX ({CLAIM_INDEX})", "mysql")
+        .where(col(WebhookDelivery.endpoint_id) == endpoint_id, _due(now))
+        .order_by(col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+    )
+    ids = list((await session.exec(candidates)).all())
+    result = Claim(endpoint, [])
+    if not ids:
+        return result
+    await session.exec(
+        update(WebhookDelivery)  # type: ignore[call-overload]
+        .where(col(WebhookDelivery.id).in_(ids), _due(now))
+        .values(next_attempt_at=lease_until, batch_id=claim_id)
+    )
+    won = select(WebhookDelivery).where(col(WebhookDelivery.batch_id) == claim_id)
+    position = {delivery_id: index for index, delivery_id in enumerate(ids)}
+    result.deliveries = sorted((await session.exec(won)).all(), key=lambda d: position[d.id])
+    result.events = await _events(session, [row.event_id for row in result.deliveries])
+    if with_contexts:
+        message_ids = {e.message_id for e in result.events.values() if e.message_id}
+        result.contexts = await _contexts(session, message_ids)
+    return result
+
+
+async def _events(session: AsyncSession, ids: list[str]) -> dict[str, MessageEvent]:
+    statement = select(MessageEvent).where(col(MessageEvent.id).in_(ids))
+    return {row.id: row for row in (await session.exec(statement)).all()}
+
+
+async def _contexts(session: AsyncSession, message_ids: set[str]) -> dict[str, SendGridContext]:
+    """What SendGrid-shaped events repeat from their message; only those columns are read."""
+    if not message_ids:
+        return {}
+    statement = sa_select(
+        col(EmailMessage.id),
+        col(EmailMessage.categories),
+        col(EmailMessage.custom_args),
+        col(EmailMessage.asm_group_id),
+        col(EmailMessage.message_id_header),
+    ).where(col(EmailMessage.id).in_(message_ids))
+    return {
+        row[0]: SendGridContext(
+            categories=row[1] or [], custom_args=row[2] or {}, asm_group_id=row[3], smtp_id=row[4]
+        )
+        for row in (await (await session.connection()).execute(statement)).all()
+    }
+
+
+async def record_attempts(session: AsyncSession, records: list[AttemptRecord]) -> None:
+    """Write each delivery's new state; rows that were deleted meanwhile are skipped."""
+    if not records:
+        return
+    statement = (
+        update(_deliveries)
+        .where(
+            _deliveries.c.id == bindparam("b_id"), _deliveries.c.status == DeliveryStatus.PENDING
+        )
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_status_code=bindparam("b_code"),
+            last_response=bindparam("b_response"),
+            last_error=bindparam("b_error"),
+            attempt_log=bindparam("b_log"),
+            delivered_at=bindparam("b_delivered"),
+        )
+    )
+    params = [
+        {
+            "b_id": r.delivery_id,
+            "b_status": r.status,
+            "b_attempts": r.attempts,
+            "b_next": r.next_attempt_at,
+            "b_code": r.status_code,
+            "b_response": r.response,
+            "b_error": r.error,
+            "b_log": r.attempt_log,
+            "b_delivered": r.delivered_at,
+        }
+        for r in records
+    ]
+    connection = await session.connection()
+    await connection.execute(statement, params)
+
+
+async def release(session: AsyncSession, delivery_ids: list[str], now: datetime) -> None:
+    """End the lease of claimed rows that were not attempted: due again at `now`."""
+    await begin_read_committed(session)
+    await session.exec(
+        update(WebhookDelivery)  # type: ignore[call-overload]
+        .where(
+            col(WebhookDelivery.id).in_(delivery_ids),
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(next_attempt_at=now)
+    )
+
+
+async def endpoint_succeeded(session: AsyncSession, endpoint_id: str, now: datetime) -> None:
+    await session.exec(
+        update(WebhookEndpoint)  # type: ignore[call-overload]
+        .where(col(WebhookEndpoint.id) == endpoint_id)
+        .values(failure_count=0, last_success_at=now)
+    )
+
+
+async def endpoint_failed(
+    session: AsyncSession, endpoint_id: str, now: datetime, disable_after: int
+) -> None:
+    """Count one more consecutive failure; the one that reaches `disable_after` sets
+    disabled_at. `enabled` is left alone, as the docs' example shows."""
+    count = col(WebhookEndpoint.failure_count)
+    disabled = col(WebhookEndpoint.disabled_at)
+    # disabled_at first: MySQL evaluates SET left to right with already-updated values.
+    await session.exec(
+        update(WebhookEndpoint)  # type: ignore[call-overload]
+        .where(col(WebhookEndpoint.id) == endpoint_id)
+        .ordered_values(
+            (
+                disabled,
+                case((and_(count + 1 >= disable_after, disabled.is_(None)), now), else_=disabled),
+            ),
+            (count, count + 1),
+            (col(WebhookEndpoint.last_failure_at), now),
+        )
+    )

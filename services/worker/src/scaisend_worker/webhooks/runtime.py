@@ -1,0 +1,112 @@
+"""What webhook delivery keeps for the life of a worker process: the HTTP sender, the DNS
+resolver behind the SSRF guard, the per-endpoint lanes and an injectable clock. It lives in the
+arq ctx under "webhooks", made on first use and closed by `close_webhook_runtime`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from scaisend_core.config import CoreSettings, load_settings
+from scaisend_core.crypto import SecretBox
+from scaisend_core.db import SessionFactory, create_engine, create_session_factory
+from scaisend_core.dns import Resolver
+from scaisend_core.models import utcnow
+from scaisend_core.webhook_sender import WebhookSender
+from scaisend_core.webhook_urls import UrlGuard, UrlPolicy
+from scaisend_worker.webhooks.lanes import Lanes
+
+log = logging.getLogger(__name__)
+
+CTX_KEY = "webhooks"
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    """Delivery knobs; the defaults are the documented behaviour."""
+
+    timeout: float = 30.0  # a 2xx within 30 s is success
+    endpoint_concurrency: int = 10  # requests in flight per ScaiSend endpoint and process
+    sendgrid_concurrency: int = 2  # batches in flight per Event Webhook and process
+    batch_max_events: int = 1000
+    batch_max_bytes: int = 768 * 1024  # SendGrid's own batch cap
+    lease_margin: float = 30.0  # a claim outlives the request's deadline by this much
+    drain_timeout: float = 35.0  # how long shutdown waits for requests in flight
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.timeout + self.lease_margin)
+
+
+class WebhookRuntime:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        sessions: SessionFactory,
+        secrets: SecretBox,
+        *,
+        options: WebhookOptions | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.secrets = secrets
+        self.options = options or WebhookOptions()
+        self.clock = clock
+        self.resolver = Resolver.from_settings(settings)
+        self.guard = UrlGuard.for_resolver(UrlPolicy.from_settings(settings), self.resolver)
+        self.sender = WebhookSender(
+            self.guard, timeout=self.options.timeout, clock=lambda: clock().timestamp()
+        )
+        self.lanes = Lanes(self)
+        self._closers: list[Callable[[], Any]] = []
+
+    async def aclose(self, *, drain: bool = True) -> None:
+        """Finish requests in flight (bounded by drain_timeout), then cancel what is left; a
+        cancelled delivery stays leased and pending, so the reconciler sends it again."""
+        await self.lanes.stop(self.options.drain_timeout if drain else 0.0)
+        await self.sender.aclose()
+        await self.resolver.close()
+        for closer in self._closers:
+            await closer()
+
+
+def _settings_from(ctx: dict[str, Any]) -> CoreSettings:
+    settings = ctx.get("settings")
+    return settings if isinstance(settings, CoreSettings) else load_settings(CoreSettings)
+
+
+def webhook_runtime(ctx: dict[str, Any]) -> WebhookRuntime:
+    """The process's runtime, built from the worker's shared clients when it has them
+    (ctx["settings"], ctx["sessions"], ctx["secrets"]), else from the environment."""
+    runtime = ctx.get(CTX_KEY)
+    if isinstance(runtime, WebhookRuntime):
+        return runtime
+    settings = _settings_from(ctx)
+    sessions = ctx.get("sessions")
+    engine = None
+    if sessions is None:
+        engine = create_engine(settings)
+        sessions = create_session_factory(engine)
+    secrets = ctx.get("secrets")
+    if not isinstance(secrets, SecretBox):
+        secrets = SecretBox(
+            settings.secret_key.get_secret_value(),
+            [s.get_secret_value() for s in settings.secret_key_previous],
+        )
+    runtime = WebhookRuntime(settings, sessions, secrets)
+    if engine is not None:
+        runtime._closers.append(engine.dispose)
+    ctx[CTX_KEY] = runtime
+    return runtime
+
+
+async def close_webhook_runtime(ctx: dict[str, Any]) -> None:
+    """For the worker's on_shutdown: drain and close the runtime if one was made."""
+    runtime = ctx.pop(CTX_KEY, None)
+    if isinstance(runtime, WebhookRuntime):
+        await runtime.aclose()

@@ -1,0 +1,134 @@
+"""What delivery promises beyond one request: nothing is lost when the worker dies mid-request
+or Redis is wiped, and the SSRF guard refuses private targets at delivery time."""
+
+from __future__ import annotations
+
+import pytest
+from arq.connections import ArqRedis
+
+from scaisend_core.config import CoreSettings
+from scaisend_core.db import SessionFactory
+from scaisend_core.events import EventType
+from scaisend_core.models import Tenant
+from scaisend_worker.webhooks.jobs import deliver_webhook, wake_due_webhooks
+from scaisend_worker.webhooks.runtime import WebhookRuntime
+from tests.fixtures.dns import Zone
+from tests.fixtures.http_receiver import Receiver, Reply
+from tests.worker.webhooks.support import (
+    FakeClock,
+    add_endpoint,
+    deliveries,
+    emit,
+    webhook_runtime,
+)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def guarded_settings(core_settings: CoreSettings, dns_nameservers: list[str]) -> CoreSettings:
+    """WEBHOOK_ALLOW_PRIVATE off, names resolved by the loopback DNS server."""
+    return core_settings.model_copy(
+        update={"webhook_allow_private": False, "dns_nameservers": dns_nameservers}
+    )
+
+
+async def tick(runtime: WebhookRuntime) -> None:
+    await wake_due_webhooks({"webhooks": runtime})
+    await runtime.lanes.idle()
+
+
+async def test_a_worker_killed_mid_request_loses_nothing_even_with_redis_wiped(
+    core_settings: CoreSettings,
+    sessions: SessionFactory,
+    tenant: Tenant,
+    http_receiver: Receiver,
+    clock: FakeClock,
+    redis: ArqRedis,
+) -> None:
+    http_receiver.respond("/hook", Reply(hang=True), Reply(200))
+    await add_endpoint(sessions, tenant.id, http_receiver.url("/hook"))
+    [event] = await emit(sessions, tenant.id, EventType.DELIVERED, redis=redis)
+    [delivery] = await deliveries(sessions)
+
+    async with webhook_runtime(core_settings, sessions, clock) as first:
+        await deliver_webhook({"webhooks": first}, delivery.id)
+        await http_receiver.wait_for(1, "/hook")
+    # The process is gone mid-request (its tasks cancelled), and so is every Redis job.
+    await redis.flushdb()
+    [row] = await deliveries(sessions)
+    assert (row.status, row.attempts) == ("pending", 0)
+
+    async with webhook_runtime(core_settings, sessions, clock) as second:
+        await tick(second)
+        assert len(http_receiver.on("/hook")) == 1  # still leased to the dead worker
+        clock.advance(60)  # the 30 s deadline plus the lease margin
+        await tick(second)
+
+    requests = http_receiver.on("/hook")
+    assert [r.headers["webhook-id"] for r in requests] == [event.id, event.id]
+    [row] = await deliveries(sessions)
+    assert (row.status, row.attempts, row.last_status_code) == ("succeeded", 1, 200)
+
+
+async def test_delivery_to_a_loopback_address_is_refused_without_a_request(
+    guarded_settings: CoreSettings,
+    sessions: SessionFactory,
+    tenant: Tenant,
+    http_receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    http_receiver.respond("/hook", Reply(200))
+    await add_endpoint(sessions, tenant.id, http_receiver.url("/hook"))
+    await emit(sessions, tenant.id, EventType.DELIVERED)
+
+    async with webhook_runtime(guarded_settings, sessions, clock) as runtime:
+        await tick(runtime)
+
+    assert http_receiver.requests == []
+    [row] = await deliveries(sessions)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert row.last_error == (
+        "refused: 127.0.0.1 is a loopback, private, link-local or reserved address"
+    )
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused_at_connect(
+    guarded_settings: CoreSettings,
+    sessions: SessionFactory,
+    tenant: Tenant,
+    http_receiver: Receiver,
+    clock: FakeClock,
+    dns: Zone,
+) -> None:
+    dns.a("hooks.example.test", "10.20.30.40")
+    port = http_receiver.base_url.rsplit(":", 1)[1]
+    await add_endpoint(sessions, tenant.id, f"http://hooks.example.test:{port}/hook")
+    await emit(sessions, tenant.id, EventType.DELIVERED)
+
+    async with webhook_runtime(guarded_settings, sessions, clock) as runtime:
+        await tick(runtime)
+
+    [row] = await deliveries(sessions)
+    assert row.last_error == (
+        "refused: hooks.example.test resolves to 10.20.30.40, "
+        "a loopback, private, link-local or reserved address"
+    )
+    assert ("hooks.example.test", "A") in dns.queries
+
+
+async def test_the_metadata_address_is_refused_even_when_private_targets_are_allowed(
+    core_settings: CoreSettings, sessions: SessionFactory, tenant: Tenant, clock: FakeClock
+) -> None:
+    assert core_settings.webhook_allow_private
+    await add_endpoint(sessions, tenant.id, "http://169.254.169.254/latest/meta-data/")
+    await emit(sessions, tenant.id, EventType.DELIVERED)
+
+    async with webhook_runtime(core_settings, sessions, clock) as runtime:
+        await tick(runtime)
+
+    [row] = await deliveries(sessions)
+    assert row.last_error == "refused: 169.254.169.254 is a cloud metadata address"
