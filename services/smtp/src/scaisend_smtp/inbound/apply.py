@@ -83,6 +83,7 @@ async def _bounce(
     ):
         return Applied("duplicate", (f"{recipient.email} had already bounced",))
     blocked = verdict.bounce_type == "block"
+    message = found.loaded.message
     details = {
         "bounce_type": verdict.bounce_type,
         "status": verdict.status,
@@ -91,14 +92,8 @@ async def _bounce(
         "bounce_classification": verdict.classification,
         **_report_details(report, block),
     }
-    await _record(
-        session,
-        jobs,
-        found.loaded.message,
-        recipient,
-        EventType.BLOCKED if blocked else EventType.BOUNCE,
-        details,
-    )
+    event_type = EventType.BLOCKED if blocked else EventType.BOUNCE
+    await _record(session, jobs, message, recipient, event_type, details)
     await add_suppression(
         session,
         tenant_id=recipient.tenant_id,
@@ -108,7 +103,7 @@ async def _bounce(
         status=verdict.status,
         bounce_type=verdict.bounce_type,
         source=report.kind,
-        message_id=found.loaded.message.id,
+        message_id=message.id,
     )
     return Applied("applied")
 
