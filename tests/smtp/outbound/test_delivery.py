@@ -4,41 +4,28 @@ timeline, recipient rows and message state say so."""
 from __future__ import annotations
 
 import dkim
-from sqlmodel import select
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
-from scaisend_core.models import EmailMessage, MessageRecipient, Tenant
+from scaisend_core.models import Tenant
 from scaisend_core.verp import Verp
 from scaisend_smtp.outbound.context import Outbound
 from tests.fixtures.dns import DnsServerHandle, Zone
 from tests.fixtures.environment import TEST_SECRET_KEY
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.outbound.conftest import (
+from tests.smtp.support import (
     DomainFixture,
     SenderDomainFactory,
     events_of,
     kinds,
+    load,
     only,
     route,
     run,
 )
 
 RCPT = "ada@inbox.test"
-
-
-async def load(
-    sessions: SessionFactory, message_id: str
-) -> tuple[EmailMessage, list[MessageRecipient]]:
-    async with sessions() as session:
-        message = (
-            await session.exec(select(EmailMessage).where(EmailMessage.id == message_id))
-        ).one()
-        rows = await session.exec(
-            select(MessageRecipient).where(MessageRecipient.message_id == message_id)
-        )
-        return message, list(rows.all())
 
 
 async def test_a_message_is_delivered_over_starttls_and_recorded(

@@ -18,8 +18,7 @@ from scaisend_smtp.outbound.context import Outbound
 from tests.fixtures.dns import DnsServerHandle, Zone
 from tests.fixtures.mx import SMARTHOST_ADDRESS, SMARTHOST_LOGIN, MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.outbound.conftest import DomainFixture, events_of, only, route, run
-from tests.smtp.outbound.test_delivery import load
+from tests.smtp.support import DomainFixture, events_of, load, only, route, run
 
 RCPT = "ada@inbox.test"
 

@@ -18,8 +18,7 @@ from scaisend_smtp.outbound.context import Outbound
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.outbound.conftest import Clock, DomainFixture, events_of, kinds, only, route, run
-from tests.smtp.outbound.test_delivery import load
+from tests.smtp.support import Clock, DomainFixture, events_of, kinds, load, only, route, run
 
 RCPT = "ada@inbox.test"
 

@@ -13,7 +13,7 @@ from scaisend_smtp.outbound.context import Outbound
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.outbound.conftest import DomainFixture, events_of, kinds, route, run
+from tests.smtp.support import DomainFixture, events_of, kinds, route, run
 
 
 @pytest.fixture

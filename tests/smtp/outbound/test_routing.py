@@ -13,8 +13,7 @@ from scaisend_smtp.outbound.limits import BACKOFF_PREFIX
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.outbound.conftest import DomainFixture, events_of, only, route, run
-from tests.smtp.outbound.test_delivery import load
+from tests.smtp.support import DomainFixture, events_of, load, only, route, run
 
 RCPT = "ada@inbox.test"
 DEAD = "127.0.0.99"  # nothing listens there: connection refused

@@ -117,6 +117,7 @@ async def open_outbound(
                 rate_per_minute=settings.smtp_domain_rate_per_minute,
                 lease_seconds=settings.smtp_connect_timeout + 3 * settings.smtp_command_timeout,
                 throttle_delay=settings.smtp_throttle_delay,
+                clock=lambda: now().timestamp(),
             ),
             keys=SigningKeys(secrets),
             verp=Verp(settings.secret_key.get_secret_value()),

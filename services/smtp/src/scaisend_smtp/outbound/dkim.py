@@ -105,12 +105,12 @@ def _signature(
     dkim.hash_headers(
         digest, _POLICY, canonical_headers, include, (HEADER_NAME, b" " + prefix), None
     )
-    value = base64.b64encode(_sign_digest(key, digest.digest()))
+    value = base64.b64encode(sign_digest(key, digest.digest()))
     lines = [value[i : i + B64_LINE] for i in range(0, len(value), B64_LINE)]
     return HEADER_NAME + b": " + prefix + b"\r\n " + b"\r\n ".join(lines) + b"\r\n"
 
 
-def _sign_digest(key: DkimKey, digest: bytes) -> bytes:
+def sign_digest(key: DkimKey, digest: bytes) -> bytes:
     private = key.private_key
     if isinstance(private, rsa.RSAPrivateKey):
         return private.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))

@@ -1,0 +1,85 @@
+"""Domain limits shared by replicas through Redis, and what a held message looks like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+
+from scaisend_core.db import SessionFactory
+from scaisend_core.models import Tenant
+from scaisend_core.queue import DeliverMessage
+from scaisend_smtp.outbound.context import Outbound
+from scaisend_smtp.outbound.limits import DomainLimits, Held, Lease
+from tests.fixtures.dns import Zone
+from tests.fixtures.mx import MxFleet
+from tests.fixtures.rendered import RenderedFactory
+from tests.smtp.support import Clock, DomainFixture, events_of, load, route, run
+
+
+def limits(redis: ArqRedis, **kwargs: Any) -> DomainLimits:
+    options: dict[str, Any] = {"concurrency": 1, "rate_per_minute": 100, "lease_seconds": 60,
+                               "throttle_delay": 5, "max_wait": 0.05}  # fmt: skip
+    return DomainLimits(redis, **{**options, **kwargs})
+
+
+async def test_a_concurrency_slot_is_shared_across_replicas(redis: ArqRedis) -> None:
+    one, other = limits(redis), limits(redis)
+
+    lease = await one.acquire("inbox.test")
+    held = await other.acquire("inbox.test")
+    assert isinstance(lease, Lease)
+    await one.release(lease)
+    after = await other.acquire("inbox.test")
+
+    assert isinstance(held, Held)
+    assert held.retry_in == 5
+    assert isinstance(after, Lease)
+
+
+async def test_a_lease_of_a_dead_replica_expires(redis: ArqRedis) -> None:
+    now = [1_000_000.0]
+    crashed = limits(redis, lease_seconds=30, clock=lambda: now[0])
+    assert isinstance(await crashed.acquire("inbox.test"), Lease)  # never released
+    now[0] += 31
+    assert isinstance(await limits(redis, clock=lambda: now[0]).acquire("inbox.test"), Lease)
+
+
+async def test_the_rate_limit_holds_until_the_next_minute(redis: ArqRedis) -> None:
+    now = 60 * 1_000_000 + 15.0
+    rated = limits(redis, concurrency=10, rate_per_minute=2, clock=lambda: now)
+    first, second = await rated.acquire("inbox.test"), await rated.acquire("inbox.test")
+    third = await rated.acquire("inbox.test")
+    assert isinstance(first, Lease)
+    assert isinstance(second, Lease)
+    assert isinstance(third, Held)
+    assert third.retry_in == 46
+
+
+class TestHeldMessages:
+    @pytest.fixture
+    def smtp_overrides(self) -> dict[str, Any]:
+        return {"smtp_domain_rate_per_minute": 1}
+
+    async def test_a_rate_limited_message_waits_without_an_event_or_an_attempt(
+        self, outbound: Outbound, mx: MxFleet, dns: Zone, tenant: Tenant,
+        sender_domain: DomainFixture, rendered_factory: RenderedFactory,
+        sessions: SessionFactory, redis: ArqRedis, clock: Clock,
+    ) -> None:  # fmt: skip
+        route(dns, "inbox.test", (10, mx[0].address))
+        first = await rendered_factory(tenant, ["a@inbox.test"])
+        second = await rendered_factory(tenant, ["b@inbox.test"])
+        await run(outbound, first)
+
+        summary = await run(outbound, second)
+
+        assert summary == "attempt 1: nothing sent; 1 held"
+        assert len(mx[0].received) == 1
+        assert await events_of(sessions, second.id) == []
+        stored, [recipient] = await load(sessions, second.id)
+        assert (stored.status, recipient.status, recipient.attempts) == ("sending", "pending", 0)
+        assert recipient.next_attempt_at is not None
+        assert recipient.next_attempt_at > clock.value
+        queued = [k.decode() for k in await redis.zrange("smtp:deliver", 0, -1)]
+        assert queued == [DeliverMessage(message_id=second.id, attempt=1).job_id()]
