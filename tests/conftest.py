@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.http_receiver",
     "tests.fixtures.mx",
     "tests.fixtures.rendered",
+    "tests.fixtures.messages",
 ]

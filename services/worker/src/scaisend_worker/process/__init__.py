@@ -1,0 +1,1 @@
+"""Message processing: the pipeline and its steps."""

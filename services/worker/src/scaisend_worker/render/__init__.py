@@ -1,0 +1,1 @@
+"""Rendering: content, tracking, plain text, HTML edits and MIME."""
