@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from scaisend_api.routes import api_keys, batches, domains, health, mail_send, messages, templates
+from scaisend_api.routes import (
+    api_keys,
+    batches,
+    domains,
+    health,
+    mail_send,
+    messages,
+    templates,
+    webhooks,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -12,4 +21,5 @@ ROUTERS: list[APIRouter] = [
     messages.router,
     batches.router,
     templates.router,
+    webhooks.router,
 ]
