@@ -81,7 +81,9 @@ async def test_each_bypass_flag_skips_only_its_own_list(
     dropped: bool,
 ) -> None:
     await suppress(sessions, tenant, kind)
-    made = await message_factory(tenant, to=[LISTED, CLEAN], mail_settings={bypass: {"enable": True}})
+    made = await message_factory(
+        tenant, to=[LISTED, CLEAN], mail_settings={bypass: {"enable": True}}
+    )
 
     await process_message(worker, made.id)
 

@@ -77,7 +77,9 @@ def test_plain_text_is_generated_only_when_asked() -> None:
 
 
 def test_sendgrid_unsubscribe_placeholders_are_filled() -> None:
-    template = version(html='<a href="{{{unsubscribe}}}">u</a> <a href="{{{unsubscribe_preferences}}}">p</a>')
+    template = version(
+        html='<a href="{{{unsubscribe}}}">u</a> <a href="{{{unsubscribe_preferences}}}">p</a>'
+    )
 
     out = render(message(), template)
 
@@ -86,7 +88,8 @@ def test_sendgrid_unsubscribe_placeholders_are_filled() -> None:
 
 def test_the_senders_own_unsubscribe_value_wins() -> None:
     out = render(
-        message(dynamic_template_data={"unsubscribe": "https://mine"}), version(html="{{{unsubscribe}}}")
+        message(dynamic_template_data={"unsubscribe": "https://mine"}),
+        version(html="{{{unsubscribe}}}"),
     )
 
     assert out.html == "https://mine"

@@ -78,6 +78,15 @@ async def test_non_ascii_names_and_subjects_are_encoded_and_folded(storage: Loca
     assert parsed["To"].addresses[0].display_name == "José Müller"
 
 
+async def test_a_long_url_header_is_kept_whole_not_encoded(storage: LocalStorage) -> None:
+    url = "<http://scaisend.test/t/u/" + "A" * 120 + ">"
+
+    raw = await raw_of(replace(BASE, headers={"List-Unsubscribe": url}), storage)
+
+    assert f"List-Unsubscribe: {url}\r\n".encode() in raw
+    assert parse(raw)["List-Unsubscribe"] == url
+
+
 async def test_every_line_ends_with_crlf_and_bodies_are_7bit(storage: LocalStorage) -> None:
     raw = await raw_of(replace(BASE, text="Grüße\nZeile zwei", html="<p>Grüße</p>"), storage)
 
@@ -98,13 +107,15 @@ async def test_our_headers_cannot_be_overridden_by_custom_ones(storage: LocalSto
 async def test_attachments_are_streamed_in_base64_lines(storage: LocalStorage) -> None:
     blob = bytes(range(256)) * 2000  # 512 KB, many storage chunks
     await storage.put("att/blob", blob)
-    ref = AttachmentRef("data.bin", "application/octet-stream", "attachment", None, "att/blob", len(blob))
+    ref = AttachmentRef(
+        "data.bin", "application/octet-stream", "attachment", None, "att/blob", len(blob)
+    )
 
     chunks = [c async for c in build(replace(BASE, attachments=[ref])).stream(storage)]
 
     raw = b"".join(chunks)
     assert len(chunks) > 3
-    body = raw.split(b"filename=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", 1)[1]
+    body = raw.split(b'filename="data.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n', 1)[1]
     lines = body.split(b"\r\n--", 1)[0].split(b"\r\n")
     assert {len(line) for line in lines[:-1]} == {76}
     assert base64.b64decode(b"".join(lines)) == blob
@@ -129,7 +140,9 @@ async def test_non_ascii_filenames_use_rfc_2231(storage: LocalStorage) -> None:
     raw = await raw_of(replace(BASE, attachments=[ref]), storage)
 
     assert b"filename*=utf-8''Rechnung%20M%C3%A4rz.pdf" in raw
-    assert next(p for p in parse(raw).walk() if p.get_filename()).get_filename() == "Rechnung März.pdf"
+    assert (
+        next(p for p in parse(raw).walk() if p.get_filename()).get_filename() == "Rechnung März.pdf"
+    )
 
 
 async def test_inline_images_without_html_become_regular_attachments(storage: LocalStorage) -> None:
@@ -138,7 +151,11 @@ async def test_inline_images_without_html_become_regular_attachments(storage: Lo
 
     parsed = parse(await raw_of(replace(BASE, html=None, attachments=[ref]), storage))
 
-    assert [p.get_content_type() for p in parsed.walk()] == ["multipart/mixed", "text/plain", "image/png"]
+    assert [p.get_content_type() for p in parsed.walk()] == [
+        "multipart/mixed",
+        "text/plain",
+        "image/png",
+    ]
 
 
 async def test_the_same_message_gets_the_same_boundaries(storage: LocalStorage) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -83,17 +82,18 @@ async def roll_up(session: AsyncSession, limit: int = 5000) -> int:
 async def _claim(session: AsyncSession, limit: int) -> list[_Event]:
     """Oldest first; rows another roll-up has locked are skipped, never counted twice."""
     statement = (
-        sa_select(
-            col(MessageEvent.id), col(MessageEvent.tenant_id), col(MessageEvent.message_id),
-            col(MessageEvent.recipient_email), col(MessageEvent.event_type),
-            col(MessageEvent.occurred_at), col(MessageEvent.details),
-        )
+        select(MessageEvent)
         .where(col(MessageEvent.rolled_up).is_(False))
         .order_by(col(MessageEvent.occurred_at), col(MessageEvent.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )  # fmt: skip
-    return [_Event(*row) for row in (await session.execute(statement)).all()]
+    )
+    rows = (await session.exec(statement)).all()
+    return [
+        _Event(e.id, e.tenant_id, e.message_id, e.recipient_email, e.event_type, e.occurred_at,
+               e.details)
+        for e in rows
+    ]  # fmt: skip
 
 
 async def _categories(session: AsyncSession, message_ids: set[str]) -> dict[str, list[str]]:

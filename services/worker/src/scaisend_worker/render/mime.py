@@ -17,13 +17,46 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
 from email.message import MIMEPart
-from email.policy import SMTP
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 
 from scaisend_core.storage import Storage
 
+
+class _MailPolicy(EmailPolicy):
+    """The SMTP policy, except that an ASCII header holding a word too long for one 78-column
+    line (a List-Unsubscribe URL, a long token) is folded at its spaces and otherwise left
+    long (RFC 5322 allows 998), where the stdlib would cut it into RFC 2047 encoded words and
+    so corrupt the URL."""
+
+    def fold(self, name: str, value: str) -> str:
+        return self._verbatim(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        verbatim = self._verbatim(name, value)
+        return verbatim.encode("ascii") if verbatim else super().fold_binary(name, value)
+
+    def _verbatim(self, name: str, value: str) -> str | None:
+        text = str(value)
+        if not text.isascii() or "\r" in text or "\n" in text:
+            return None
+        first = (self.max_line_length or MAX_LINE) - len(name) - 2
+        if all(len(word) <= first for word in text.split()):
+            return None
+        lines, current, room = [], "", first
+        for word in text.split():
+            if current and len(current) + 1 + len(word) > room:
+                lines.append(current)
+                current, room = word, (self.max_line_length or MAX_LINE) - 1
+            else:
+                current = f"{current} {word}" if current else word
+        lines.append(current)
+        return f"{name}: " + f"{self.linesep} ".join(lines) + self.linesep
+
+
+MAX_LINE = 78
 # 7bit: bodies become quoted-printable or base64, safe for an MX without 8BITMIME.
-POLICY = SMTP.clone(cte_type="7bit")
+POLICY = _MailPolicy(linesep="\r\n", cte_type="7bit")
 BASE64_LINE = 57  # input bytes per 76-character base64 line
 OUR_HEADERS = frozenset({"message-id", "date", "mime-version", "x-scaisend-message-id"})
 
