@@ -1,14 +1,15 @@
-"""Edit HTML at exact offsets found by the stdlib tokenizer: link `href` values and the closing
-`</body>`. Only the bytes of the rewritten attribute values and the insertion point change; the
-rest of the document is left byte-identical (no re-serialisation, no regular-expression parsing).
-Links inside comments, `<script>` and `<style>` are not links, as the tokenizer knows."""
+"""Edit HTML at exact offsets found by the tokenizer (html_tokens): link `href` values and the
+closing `</body>`. Only the bytes of the rewritten attribute values and the insertion point
+change; the rest of the document is left byte-identical (no re-serialisation). Links inside
+comments, `<script>` and `<style>` are not links, as the tokenizer knows."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser, attrfind_tolerant, tagfind_tolerant  # type: ignore[attr-defined]
+
+from scaisend_worker.render import html_tokens
 
 LINK_TAGS = frozenset({"a", "area"})
 
@@ -28,67 +29,27 @@ class HtmlMap:
     body_close: int | None  # offset of the last `</body>` tag
 
 
-class _Scanner(HTMLParser):
-    def __init__(self, document: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self.line_starts = [0]
-        index = document.find("\n")
-        while index >= 0:
-            self.line_starts.append(index + 1)
-            index = document.find("\n", index + 1)
-        self.links: list[Link] = []
-        self.body_close: int | None = None
-
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self.line_starts[line - 1] + column
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in LINK_TAGS:
-            link = _href(self.get_starttag_text() or "", self._offset())
-            if link is not None:
-                self.links.append(link)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "body":
-            self.body_close = self._offset()
-
-
-def _href(tag_text: str, tag_offset: int) -> Link | None:
-    """Walk the tag's attributes with the tokenizer's own pattern, keeping their positions."""
-    name_match = tagfind_tolerant.match(tag_text, 1)
-    position = name_match.end() if name_match else 1
-    found: tuple[int, int, str, str] | None = None
-    tracking_off = False
-    while position < len(tag_text):
-        match = attrfind_tolerant.match(tag_text, position)
-        if not match or match.end() == position:
-            break
-        name, value = match.group(1).lower(), match.group(3)
-        if value is not None:
-            quote = value[0] if value[:1] in ("'", '"') else ""
-            start, end = match.start(3) + len(quote), match.end(3) - len(quote)
-            if name == "href" and found is None:
-                found = (start, end, tag_text[start:end], quote)
-            elif name == "clicktracking" and tag_text[start:end].strip().lower() == "off":
-                tracking_off = True
-        position = match.end()
-    if found is None:
-        return None
-    start, end, raw, quote = found
-    return Link(
-        tag_offset + start, tag_offset + end, html.unescape(raw).strip(), quote, tracking_off
-    )
-
-
 def scan(document: str) -> HtmlMap:
-    scanner = _Scanner(document)
-    scanner.feed(document)
-    scanner.close()
-    return HtmlMap(scanner.links, scanner.body_close)
+    links: list[Link] = []
+    body_close: int | None = None
+    for tag in html_tokens.tags(document):
+        if tag.kind == "start" and tag.name in LINK_TAGS:
+            link = _link(html_tokens.attributes(document, tag))
+            if link is not None:
+                links.append(link)
+        elif tag.kind == "end" and tag.name == "body":
+            body_close = tag.start
+    return HtmlMap(links, body_close)
+
+
+def _link(attributes: list[html_tokens.Attribute]) -> Link | None:
+    href = next((a for a in attributes if a.name == "href"), None)
+    if href is None:
+        return None
+    tracking_off = any(
+        a.name == "clicktracking" and a.value.strip().lower() == "off" for a in attributes
+    )
+    return Link(href.start, href.end, html.unescape(href.value).strip(), href.quote, tracking_off)
 
 
 def edit(

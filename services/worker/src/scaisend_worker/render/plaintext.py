@@ -3,54 +3,61 @@ elements become line breaks, lists get dashes, links keep their target, scripts 
 
 from __future__ import annotations
 
+import html
 import re
-from html.parser import HTMLParser
+
+from scaisend_worker.render import html_tokens
 
 _BLOCKS = frozenset(
     {"p", "div", "br", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li",
      "blockquote", "section", "article", "header", "footer", "hr", "pre"}
 )  # fmt: skip
+_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "table"})
 _HIDDEN = frozenset({"script", "style", "head", "title"})
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._hidden = 0
-        self._href: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
-            self._hidden += 1
-        elif tag in _BLOCKS:
-            self.out.append("\n\n" if tag in ("p", "h1", "h2", "h3", "table") else "\n")
-            if tag == "li":
-                self.out.append("- ")
-        elif tag == "a":
-            self._href.append(dict(attrs).get("href"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in _BLOCKS and tag != "li":  # the next item starts its own line
-            self.out.append("\n")
-        elif tag == "a" and self._href:
-            href = self._href.pop()
-            if href and href.startswith(("http://", "https://")):
-                self.out.append(f" ({href})")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.out.append(_SPACES.sub(" ", data.replace("\n", " ")))
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = (line.strip() for line in "".join(parser.out).split("\n"))
+def html_to_text(document: str) -> str:
+    out: list[str] = []
+    hrefs: list[str | None] = []
+    hidden = position = 0
+    for tag in html_tokens.tags(document):
+        if not hidden and tag.start > position:
+            out.append(_text(document[position : tag.start]))
+        position = tag.end
+        if tag.name in _HIDDEN:
+            hidden = hidden + 1 if tag.kind == "start" else max(0, hidden - 1)
+        elif tag.kind == "start":
+            _open(document, tag, out, hrefs)
+        elif tag.kind == "end":
+            _close(tag.name, out, hrefs)
+    if not hidden:
+        out.append(_text(document[position:]))
+    lines = (line.strip() for line in "".join(out).split("\n"))
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
     return text + "\n" if text else ""
+
+
+def _text(raw: str) -> str:
+    return _SPACES.sub(" ", html.unescape(raw).replace("\n", " "))
+
+
+def _open(document: str, tag: html_tokens.Tag, out: list[str], hrefs: list[str | None]) -> None:
+    if tag.name in _BLOCKS:
+        out.append("\n\n" if tag.name in _PARAGRAPHS else "\n")
+        if tag.name == "li":
+            out.append("- ")
+    elif tag.name == "a":
+        attributes = html_tokens.attributes(document, tag)
+        href = next((a.value for a in attributes if a.name == "href"), None)
+        hrefs.append(html.unescape(href) if href else None)
+
+
+def _close(name: str, out: list[str], hrefs: list[str | None]) -> None:
+    if name in _BLOCKS and name != "li":  # the next item starts its own line
+        out.append("\n")
+    elif name == "a" and hrefs:
+        href = hrefs.pop()
+        if href and href.startswith(("http://", "https://")):
+            out.append(f" ({href})")
