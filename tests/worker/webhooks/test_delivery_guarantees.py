@@ -3,18 +3,23 @@ or Redis is wiped, and the SSRF guard refuses private targets at delivery time."
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from arq.connections import ArqRedis
+from arq.worker import Worker
 
 from scaisend_core.config import CoreSettings
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
 from scaisend_core.models import Tenant
-from scaisend_worker.webhooks.jobs import deliver_webhook, wake_due_webhooks
-from scaisend_worker.webhooks.runtime import WebhookRuntime
+from scaisend_core.queue.contracts import WEBHOOK_DELIVER
+from scaisend_worker.webhooks.jobs import WEBHOOK_FUNCTIONS, deliver_webhook, wake_due_webhooks
+from scaisend_worker.webhooks.runtime import WebhookRuntime, close_webhook_runtime
 from tests.fixtures.dns import Zone
 from tests.fixtures.http_receiver import Receiver, Reply
 from tests.worker.webhooks.support import (
+    BOX,
     FakeClock,
     add_endpoint,
     deliveries,
@@ -132,3 +137,32 @@ async def test_the_metadata_address_is_refused_even_when_private_targets_are_all
 
     [row] = await deliveries(sessions)
     assert row.last_error == "refused: 169.254.169.254 is a cloud metadata address"
+
+
+async def test_jobs_of_a_worker_without_a_runtime_share_one_lane_per_endpoint(
+    core_settings: CoreSettings,
+    sessions: SessionFactory,
+    tenant: Tenant,
+    http_receiver: Receiver,
+    redis: ArqRedis,
+) -> None:
+    """arq gives each job a copy of the ctx; the runtime made by the first job must still be
+    the one every later job uses, or the per-endpoint cap would not hold."""
+    http_receiver.respond("/dead", Reply(hang=True))
+    await add_endpoint(sessions, tenant.id, http_receiver.url("/dead"))
+    await emit(sessions, tenant.id, *[EventType.DELIVERED] * 14, redis=redis)
+    ctx = {"settings": core_settings, "sessions": sessions, "secrets": BOX}
+    worker = Worker(
+        functions=WEBHOOK_FUNCTIONS, queue_name=WEBHOOK_DELIVER, redis_pool=redis, ctx=ctx,
+        burst=True, poll_delay=0.01, handle_signals=False,
+    )  # fmt: skip
+
+    await worker.async_run()
+    await http_receiver.wait_for(10, "/dead")
+    await asyncio.sleep(0.3)  # room for any request beyond the cap to arrive
+
+    try:
+        assert http_receiver.in_flight == 10
+        assert len(http_receiver.on("/dead")) == 10
+    finally:
+        await close_webhook_runtime({**ctx, "redis": redis}, drain=False)

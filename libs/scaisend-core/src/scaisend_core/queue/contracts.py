@@ -58,6 +58,7 @@ class DeliverWebhook(Job):
     queue_name: ClassVar[str] = WEBHOOK_DELIVER
     delivery_id: str
     attempt: int = 0
+    endpoint_id: str | None = None  # spares the worker a lookup; not part of the job id
 
     def job_id(self) -> str:
         return f"{self.job_name}:{self.delivery_id}:{self.attempt}"

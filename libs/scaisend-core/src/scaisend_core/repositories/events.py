@@ -104,7 +104,7 @@ def _add_delivery(
     )
     session.add(delivery)
     if jobs is not None and endpoint.kind == EndpointKind.SCAISEND:
-        jobs.add(DeliverWebhook(delivery_id=delivery.id))
+        jobs.add(DeliverWebhook(delivery_id=delivery.id, endpoint_id=endpoint.id))
 
 
 async def record_event(

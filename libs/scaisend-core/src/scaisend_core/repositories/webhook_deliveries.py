@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, update
+from sqlalchemy import bindparam, case, exists, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import and_, col, select
@@ -230,20 +230,39 @@ async def release(session: AsyncSession, delivery_ids: list[str], now: datetime)
     )
 
 
-async def endpoint_succeeded(session: AsyncSession, endpoint_id: str, now: datetime) -> None:
+async def endpoint_succeeded(
+    session: AsyncSession,
+    endpoint_id: str,
+    now: datetime,
+    failures_after: int = 0,
+    disable_after: int = 10,
+) -> None:
+    """A success resets the consecutive-failure count; `failures_after` are the failures that
+    came after it in the same group of outcomes."""
+    disabled = col(WebhookEndpoint.disabled_at)
+    values: dict[Any, Any] = {
+        disabled: case(
+            (and_(literal(failures_after) >= disable_after, disabled.is_(None)), now),
+            else_=disabled,
+        ),
+        col(WebhookEndpoint.failure_count): failures_after,
+        col(WebhookEndpoint.last_success_at): now,
+    }
+    if failures_after:
+        values[col(WebhookEndpoint.last_failure_at)] = now
     await session.exec(
         update(WebhookEndpoint)  # type: ignore[call-overload]
         .where(col(WebhookEndpoint.id) == endpoint_id)
-        .values(failure_count=0, last_success_at=now)
+        .ordered_values(*values.items())
     )
 
 
 async def endpoint_failed(
-    session: AsyncSession, endpoint_id: str, now: datetime, disable_after: int
+    session: AsyncSession, endpoint_id: str, now: datetime, disable_after: int, count: int = 1
 ) -> None:
-    """Count one more consecutive failure; the one that reaches `disable_after` sets
-    disabled_at. `enabled` is left alone, as the docs' example shows."""
-    count = col(WebhookEndpoint.failure_count)
+    """Count `count` more consecutive failures; reaching `disable_after` sets disabled_at.
+    `enabled` is left alone, as the docs' example shows."""
+    failures = col(WebhookEndpoint.failure_count)
     disabled = col(WebhookEndpoint.disabled_at)
     # disabled_at first: MySQL evaluates SET left to right with already-updated values.
     await session.exec(
@@ -252,9 +271,12 @@ async def endpoint_failed(
         .ordered_values(
             (
                 disabled,
-                case((and_(count + 1 >= disable_after, disabled.is_(None)), now), else_=disabled),
+                case(
+                    (and_(failures + count >= disable_after, disabled.is_(None)), now),
+                    else_=disabled,
+                ),
             ),
-            (count, count + 1),
+            (failures, failures + count),
             (col(WebhookEndpoint.last_failure_at), now),
         )
     )

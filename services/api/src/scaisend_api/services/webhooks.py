@@ -255,6 +255,9 @@ async def redeliver(
     delivery, event_type = found
     delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now
     uow.session.add(delivery)
-    uow.enqueue(DeliverWebhook(delivery_id=delivery.id, attempt=delivery.attempts))
+    job = DeliverWebhook(
+        delivery_id=delivery.id, attempt=delivery.attempts, endpoint_id=endpoint.id
+    )
+    uow.enqueue(job)
     await uow.commit()
     return present_delivery(delivery, event_type)

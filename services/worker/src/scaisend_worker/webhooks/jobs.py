@@ -17,11 +17,15 @@ from scaisend_worker.webhooks.runtime import webhook_runtime
 EVERY_SECOND = set(range(60))
 
 
-async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int = 0) -> None:
+async def deliver_webhook(
+    ctx: dict[str, Any], delivery_id: str, attempt: int = 0, endpoint_id: str | None = None
+) -> None:
     """Returns at once: the lane sends the delivery when it has a free slot, so a slow endpoint
     never holds this worker's job slots."""
-    job = DeliverWebhook(delivery_id=delivery_id, attempt=attempt)
+    job = DeliverWebhook(delivery_id=delivery_id, attempt=attempt, endpoint_id=endpoint_id)
     runtime = webhook_runtime(ctx)
+    if job.endpoint_id is not None and runtime.lanes.wake_existing(job.endpoint_id):
+        return
     async with runtime.sessions() as session:
         found = await repo.endpoint_of(session, job.delivery_id)
     if found is not None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scaisend_core.models import EndpointKind, WebhookEndpoint
+from scaisend_worker.webhooks.recording import OutcomeWriter
 
 if TYPE_CHECKING:
     from scaisend_worker.webhooks.runtime import WebhookRuntime
@@ -53,6 +54,7 @@ class Lane:
         self.cap = cap
         self.in_flight = 0
         self.health = EndpointHealth()
+        self.outcomes = OutcomeWriter(lanes.runtime, self)
         self._lanes = lanes
         self._starter = starter
         self._backlog = False  # the last claim filled every free slot
@@ -127,6 +129,13 @@ class Lanes:
 
     def wake(self, endpoint_id: str, kind: str) -> None:
         self.lane(endpoint_id, kind).wake()
+
+    def wake_existing(self, endpoint_id: str) -> bool:
+        """Wake the endpoint's lane if this process has one (its kind is known then)."""
+        lane = self._lanes.get(endpoint_id)
+        if lane is not None:
+            lane.wake()
+        return lane is not None
 
     def in_flight(self, endpoint_id: str) -> int:
         lane = self._lanes.get(endpoint_id)

@@ -1,10 +1,12 @@
 """What webhook delivery keeps for the life of a worker process: the HTTP sender, the DNS
 resolver behind the SSRF guard, the per-endpoint lanes and an injectable clock. It lives in the
-arq ctx under "webhooks", made on first use and closed by `close_webhook_runtime`."""
+arq ctx under "webhooks": made by `open_webhook_runtime` in the worker's on_startup (or on first
+use) and drained and closed by `close_webhook_runtime` in its on_shutdown."""
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,12 +82,38 @@ def _settings_from(ctx: dict[str, Any]) -> CoreSettings:
     return settings if isinstance(settings, CoreSettings) else load_settings(CoreSettings)
 
 
+def open_webhook_runtime(ctx: dict[str, Any]) -> WebhookRuntime:
+    """For the worker's on_startup: make the runtime in the shared ctx, from the worker's
+    clients when it has them (ctx["settings"], ["sessions"], ["secrets"]), else from the
+    environment."""
+    runtime = ctx.get(CTX_KEY)
+    if not isinstance(runtime, WebhookRuntime):
+        runtime = _build(ctx)
+        ctx[CTX_KEY] = runtime
+    return runtime
+
+
+# arq hands every job a copy of the worker's ctx, so a runtime made on first use inside a job
+# cannot be stored in it. For a worker whose on_startup did not call open_webhook_runtime, it is
+# remembered by the Redis pool that arq puts in every copy, and goes when the pool goes.
+_BY_POOL: weakref.WeakKeyDictionary[object, WebhookRuntime] = weakref.WeakKeyDictionary()
+
+
 def webhook_runtime(ctx: dict[str, Any]) -> WebhookRuntime:
-    """The process's runtime, built from the worker's shared clients when it has them
-    (ctx["settings"], ctx["sessions"], ctx["secrets"]), else from the environment."""
+    """The process's runtime (see open_webhook_runtime)."""
     runtime = ctx.get(CTX_KEY)
     if isinstance(runtime, WebhookRuntime):
         return runtime
+    pool = ctx.get("redis")
+    if pool is None:
+        return open_webhook_runtime(ctx)
+    runtime = _BY_POOL.get(pool)
+    if runtime is None:
+        runtime = _BY_POOL[pool] = _build(ctx)
+    return runtime
+
+
+def _build(ctx: dict[str, Any]) -> WebhookRuntime:
     settings = _settings_from(ctx)
     sessions = ctx.get("sessions")
     engine = None
@@ -101,12 +129,14 @@ def webhook_runtime(ctx: dict[str, Any]) -> WebhookRuntime:
     runtime = WebhookRuntime(settings, sessions, secrets)
     if engine is not None:
         runtime._closers.append(engine.dispose)
-    ctx[CTX_KEY] = runtime
     return runtime
 
 
-async def close_webhook_runtime(ctx: dict[str, Any]) -> None:
+async def close_webhook_runtime(ctx: dict[str, Any], *, drain: bool = True) -> None:
     """For the worker's on_shutdown: drain and close the runtime if one was made."""
     runtime = ctx.pop(CTX_KEY, None)
+    pool = ctx.get("redis")
+    if not isinstance(runtime, WebhookRuntime) and pool is not None:
+        runtime = _BY_POOL.pop(pool, None)
     if isinstance(runtime, WebhookRuntime):
-        await runtime.aclose()
+        await runtime.aclose(drain=drain)
