@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from scaisend_core.models import EmailMessage
 from scaisend_core.templating import TemplateCache
+from scaisend_worker.render import html_tokens
 from scaisend_worker.render.plaintext import html_to_text
 
 # Filled with our signed /t/u/ link: every one of them opens the same landing page, which offers
@@ -30,6 +31,9 @@ class Content:
     text: str | None
     html: str | None
     others: tuple[tuple[str, str], ...] = ()  # (mime type, body), e.g. text/x-amp-html
+    # The HTML's tokens when generating plain text needed them; tracking reuses them while the
+    # HTML is unchanged, so a message's HTML is tokenized once.
+    html_tags: tuple[html_tokens.Tag, ...] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +77,12 @@ def _dynamic(
 
     html = render("html", template.html)
     text = render("plain", template.plain)
+    tags = None
     if text is None and html is not None and template.generate_plain:
-        text = html_to_text(html)
+        tags = tuple(html_tokens.tags(html))
+        text = html_to_text(html, tags)
     subject = render("subject", template.subject) or message.subject or ""
-    return Content(subject=subject, text=text, html=html)
+    return Content(subject=subject, text=text, html=html, html_tags=tags)
 
 
 def _request_parts(message: EmailMessage) -> tuple[str | None, str | None, tuple[Any, ...]]:

@@ -6,7 +6,7 @@ comments, `<script>` and `<style>` are not links, as the tokenizer knows."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scaisend_worker.render import html_tokens
@@ -29,10 +29,11 @@ class HtmlMap:
     body_close: int | None  # offset of the last `</body>` tag
 
 
-def scan(document: str) -> HtmlMap:
+def scan(document: str, tags: Sequence[html_tokens.Tag] | None = None) -> HtmlMap:
+    """`tags`: the document's tokens when the caller already has them."""
     links: list[Link] = []
     body_close: int | None = None
-    for tag in html_tokens.tags(document):
+    for tag in html_tokens.tags(document) if tags is None else tags:
         if tag.kind == "start" and tag.name in LINK_TAGS:
             link = _link(html_tokens.attributes(document, tag))
             if link is not None:

@@ -19,7 +19,9 @@ from typing import Literal, NamedTuple
 _TAG_BOUNDARY: re.Pattern[str] = _stdlib.locatestarttagend_tolerant  # type: ignore[attr-defined]
 _ATTRIBUTE: re.Pattern[str] = _stdlib.attrfind_tolerant  # type: ignore[attr-defined]
 _TAG_NAME: re.Pattern[str] = _stdlib.tagfind_tolerant  # type: ignore[attr-defined]
-_TAG_NAME_END = re.compile(r"[\t\n\f\r />]")
+# What can start markup at a `<`: a comment, a start or end tag (group 3 is its name), or a
+# bogus comment; a `<` followed by anything else is text.
+_NEXT = re.compile(r"<(?:(!--)|(/)?([a-zA-Z][^\t\n\r\f />\x00]*)|[!?/])")
 RAW_TEXT = frozenset(
     {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "title", "textarea"}
 )
@@ -44,31 +46,29 @@ class Attribute(NamedTuple):
 
 def tags(document: str) -> Iterator[Tag]:
     """Tags and skipped constructs in order; the text between them is everything else."""
-    position = 0
-    while (lt := document.find("<", position)) >= 0:
-        tag = _markup(document, lt)
-        if tag is None:
-            position = lt + 1  # a `<` that starts nothing is text
-            continue
+    search, boundary, position = _NEXT.search, _TAG_BOUNDARY.match, 0
+    while (found := search(document, position)) is not None:
+        lt = found.start()
+        name = found.group(3)
+        if name is not None and found.group(2) is None:  # a start tag
+            match = boundary(document, lt)
+            if match and document.startswith(">", match.end()):
+                end = match.end() + 1
+            elif (close := document.find(">", lt)) >= 0:  # junk before `>`, tolerated
+                end = close + 1
+            else:
+                return  # EOF inside a tag drops it
+            tag = Tag("start", name.lower(), lt, end)
+        elif name is not None:
+            tag = Tag("end", name.lower(), lt, _after(document, ">", lt))
+        elif found.group(1):
+            tag = Tag("skip", "", lt, _comment_end(document, lt))
+        else:  # <!…>, <?…>, </…> without a name: bogus comments up to the next `>`
+            tag = Tag("skip", "", lt, _after(document, ">", lt + 2))
         yield tag
         position = tag.end
         if tag.kind == "start" and tag.name in RAW_TEXT:
             position = _raw_text_end(document, position, tag.name)
-
-
-def _markup(document: str, lt: int) -> Tag | None:
-    following = document[lt + 1 : lt + 2]
-    if following.isascii() and following.isalpha():
-        return _start_tag(document, lt)
-    if following == "/":
-        return _end_tag(document, lt)
-    if following == "!":
-        if document.startswith("<!--", lt):
-            return Tag("skip", "", lt, _comment_end(document, lt))
-        return Tag("skip", "", lt, _after(document, ">", lt + 2))
-    if following == "?":
-        return Tag("skip", "", lt, _after(document, ">", lt + 1))
-    return None
 
 
 def _after(document: str, needle: str, position: int) -> int:
@@ -82,31 +82,6 @@ def _comment_end(document: str, lt: int) -> int:
     if document.startswith("<!--->", lt):
         return lt + 6
     return _after(document, "-->", lt + 4)
-
-
-def _start_tag(document: str, lt: int) -> Tag | None:
-    match = _TAG_BOUNDARY.match(document, lt)
-    if match is None or document[match.end() : match.end() + 1] != ">":
-        # EOF inside the tag drops it; a stray `/` or junk before `>` is tolerated as HTML does
-        close = document.find(">", match.end() if match else lt)
-        if close < 0:
-            return Tag("skip", "", lt, len(document))
-        end = close + 1
-    else:
-        end = match.end() + 1
-    name_end = _TAG_NAME_END.search(document, lt + 1)
-    name_stop = name_end.start() if name_end and name_end.start() < end else end - 1
-    return Tag("start", document[lt + 1 : name_stop].lower(), lt, end)
-
-
-def _end_tag(document: str, lt: int) -> Tag:
-    after = document[lt + 2 : lt + 3]
-    end = _after(document, ">", lt + 2)
-    if not (after.isascii() and after.isalpha()):
-        return Tag("skip", "", lt, end)  # `</>` and `</ …>` are (bogus) comments
-    name_end = _TAG_NAME_END.search(document, lt + 2)
-    name_stop = name_end.start() if name_end and name_end.start() < end else end - 1
-    return Tag("end", document[lt + 2 : name_stop].lower(), lt, end)
 
 
 def _raw_text_end(document: str, position: int, name: str) -> int:

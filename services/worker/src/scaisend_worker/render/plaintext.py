@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
 from scaisend_worker.render import html_tokens
 
@@ -18,11 +19,12 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
-def html_to_text(document: str) -> str:
+def html_to_text(document: str, tags: Sequence[html_tokens.Tag] | None = None) -> str:
+    """`tags`: the document's tokens when the caller already has them."""
     out: list[str] = []
     hrefs: list[str | None] = []
     hidden = position = 0
-    for tag in html_tokens.tags(document):
+    for tag in html_tokens.tags(document) if tags is None else tags:
         if not hidden and tag.start > position:
             out.append(_text(document[position : tag.start]))
         position = tag.end

@@ -152,7 +152,7 @@ def apply_tracking(
     list_unsubscribe: bool = False,
 ) -> Tracked:
     unsubscribe_url = links.unsubscribe()
-    html_part = _track_html(content.html, settings, links, footer, unsubscribe_url)
+    html_part = _track_html(content, settings, links, footer, unsubscribe_url)
     text_part = _track_text(content.text, settings, links, footer, unsubscribe_url)
     headers: dict[str, str] = {}
     if settings.subscription_tracking.enable or list_unsubscribe:
@@ -172,12 +172,13 @@ def _destination(url: str, settings: TrackingSettings, links: TrackingLinks) -> 
 
 
 def _track_html(
-    body: str | None,
+    content: Content,
     settings: TrackingSettings,
     links: TrackingLinks,
     footer: Footer | None,
     unsubscribe_url: str,
 ) -> str | None:
+    body = content.html
     if body is None:
         return None
     subscription, opens = settings.subscription_tracking, settings.open_tracking
@@ -204,7 +205,8 @@ def _track_html(
     wants_links = settings.click_tracking.enable or settings.ganalytics.enable
     if not wants_links and not tail:
         return body
-    return html_edit.edit(body, html_edit.scan(body), rewrite, tail)
+    tags = content.html_tags if body is content.html else None  # unchanged: reuse the tokens
+    return html_edit.edit(body, html_edit.scan(body, tags), rewrite, tail)
 
 
 def _track_text(
