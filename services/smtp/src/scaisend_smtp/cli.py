@@ -45,4 +45,6 @@ def smtp(
             settings, stop, outbound=not inbound_only, inbound=not outbound_only, burst=burst
         )
 
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # measurably less CPU per delivery than the default loop

@@ -30,3 +30,6 @@ class SmtpSettings(CoreSettings):
     smtp_throttle_delay: int = Field(
         5, ge=1, description="Seconds before retrying recipients held back by a domain limit."
     )
+    smtp_sender_domain_cache_ttl: float = Field(
+        30.0, ge=0, description="Seconds a sender domain's keys and checks are cached per process."
+    )

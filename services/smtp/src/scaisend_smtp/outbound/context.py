@@ -18,9 +18,12 @@ from scaisend_core.queue.connection import create_arq_pool
 from scaisend_core.signing import SigningKeys
 from scaisend_core.storage import Storage, open_storage
 from scaisend_core.verp import Verp
+from scaisend_smtp.outbound.claims import Claimer
+from scaisend_smtp.outbound.domains import SenderDomains
 from scaisend_smtp.outbound.limits import DomainLimits
 from scaisend_smtp.outbound.mx import MxResolver
 from scaisend_smtp.outbound.pool import ConnectOptions, Connector, PoolLimits, Pools
+from scaisend_smtp.outbound.recorder import Recorder
 from scaisend_smtp.settings import SmtpSettings
 
 SMTPS_PORT = 465
@@ -39,6 +42,8 @@ class Outbound:
     limits: DomainLimits
     keys: SigningKeys
     verp: Verp
+    recorder: Recorder
+    claimer: Claimer
     now: Callable[[], datetime] = utcnow
 
 
@@ -97,9 +102,18 @@ async def open_outbound(
             settings.secret_key.get_secret_value(),
             [s.get_secret_value() for s in settings.secret_key_previous],
         )
+        sessions = create_session_factory(engine)
+        domains = SenderDomains(
+            secrets,
+            settings.smtp_delivery == "capture",
+            ttl=settings.smtp_sender_domain_cache_ttl,
+        )
+        claimer, recorder = Claimer(sessions, domains, now), Recorder(sessions, redis)
+        stack.push_async_callback(claimer.close)  # these run before the engine is disposed
+        stack.push_async_callback(recorder.close)
         yield Outbound(
             settings=settings,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             redis=redis,
             storage=storage,
             secrets=secrets,
@@ -121,6 +135,8 @@ async def open_outbound(
             ),
             keys=SigningKeys(secrets),
             verp=Verp(settings.secret_key.get_secret_value()),
+            recorder=recorder,
+            claimer=claimer,
             now=now,
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -24,14 +24,16 @@ _ACQUIRE = """
 local now, lease_ms, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate_limit = tonumber(ARGV[5])
 local count = tonumber(redis.call('GET', KEYS[2]) or '0')
-if count >= rate_limit then return -1 end
+if count >= rate_limit then return {-1} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= limit then return {0} end
 redis.call('ZADD', KEYS[1], now + lease_ms, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], lease_ms)
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 120)
-return 1
+local result = {1}
+for i = 3, #KEYS do result[#result + 1] = redis.call('EXISTS', KEYS[i]) end
+return result
 """
 
 
@@ -39,6 +41,7 @@ return 1
 class Lease:
     domain: str
     token: str
+    backed_off: frozenset[str] = frozenset()  # of the hosts asked about, those to leave alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +74,17 @@ class DomainLimits:
         self._max_wait = max_wait
         self._acquire_script = redis.register_script(_ACQUIRE)
 
-    async def acquire(self, domain: str) -> Lease | Held:
+    async def acquire(self, domain: str, hosts: Sequence[str] = ()) -> Lease | Held:
         """A transaction slot for the domain, waiting briefly while its slots are all busy; a
-        spent rate window holds at once until the next minute."""
+        spent rate window holds at once until the next minute. The lease also says which of
+        `hosts` are backed off (one round trip for both)."""
         token = secrets.token_hex(8)
         waited, step = 0.0, WAIT_STEP
         while True:
             now = self._clock()
             minute = int(now // 60)
             keys = [CONCURRENCY_PREFIX + domain, f"{RATE_PREFIX}{domain}:{minute}"]
+            keys += [BACKOFF_PREFIX + h for h in hosts]
             args: list[int | str] = [
                 int(now * 1000),
                 self._lease_ms,
@@ -87,9 +92,13 @@ class DomainLimits:
                 token,
                 self._rate,
             ]
-            got = int(await self._acquire_script(keys=keys, args=args))
+            reply = await self._acquire_script(keys=keys, args=args)
+            got = int(reply[0])
             if got == 1:
-                return Lease(domain, token)
+                flags = [int(f) for f in reply[1:]]
+                return Lease(
+                    domain, token, frozenset(h for h, f in zip(hosts, flags, strict=True) if f)
+                )
             if got == -1:
                 reason = f"{domain} reached {self._rate} messages per minute"
                 return Held(domain, 60 - now % 60 + 1, reason)
@@ -102,13 +111,6 @@ class DomainLimits:
 
     async def release(self, lease: Lease) -> None:
         await self._redis.zrem(CONCURRENCY_PREFIX + lease.domain, lease.token)
-
-    async def backed_off(self, hosts: Iterable[str]) -> set[str]:
-        names = list(hosts)
-        if not names:
-            return set()
-        flags = await self._redis.mget([BACKOFF_PREFIX + h for h in names])
-        return {h for h, flag in zip(names, flags, strict=True) if flag is not None}
 
     async def back_off(self, host: str, seconds: int, reason: str) -> None:
         if seconds > 0:

@@ -1,12 +1,15 @@
 """Where mail for a domain goes: MX hosts in RFC 5321 §5.1 order (lowest preference first,
 random among equals), the implicit MX (the domain's own A/AAAA) when there is no MX, and no
 route at all for a null MX (RFC 7505) or a domain that does not exist. Answers, negative ones
-included (for less time), are cached in Redis so replicas share them."""
+included (for less time), are cached in Redis so replicas share them, and for a few seconds in
+the process so a busy domain costs no round trip per message."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
@@ -14,6 +17,8 @@ from redis.asyncio import Redis
 from scaisend_core.dns import DnsLookupError, Failure, MxRecord, Resolver
 
 CACHE_PREFIX = "smtp:mx:"
+LOCAL_TTL = 30.0
+LOCAL_MAX_ENTRIES = 10_000
 
 
 class MxHost(BaseModel):
@@ -59,22 +64,40 @@ class MxResolver:
         ttl: int,
         negative_ttl: int,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._resolver = resolver
         self._redis = redis
         self._ttl = ttl
         self._negative_ttl = negative_ttl
         self._rng = rng or random.Random()
+        self._clock = clock
+        self._local_ttl = min(float(ttl), LOCAL_TTL)
+        self._local: dict[str, tuple[float, CachedAnswer]] = {}
 
     async def route(self, domain: str) -> Route | NoRoute:
-        answer = await self._cached(domain)
+        answer = self._remembered(domain) or await self._cached(domain)
         if answer is None:
             answer = await self._lookup(domain)
             await self._store(domain, answer)
+        self._remember(domain, answer)
         if answer.route is not None:
             return self._ordered(answer.route)
         assert answer.failure is not None
         return answer.failure
+
+    def _remembered(self, domain: str) -> CachedAnswer | None:
+        entry = self._local.get(domain)
+        if entry is None or entry[0] < self._clock():
+            return None
+        return entry[1]
+
+    def _remember(self, domain: str, answer: CachedAnswer) -> None:
+        if self._local_ttl <= 0 or (answer.failure is not None and not answer.failure.permanent):
+            return
+        if len(self._local) >= LOCAL_MAX_ENTRIES:
+            self._local.clear()
+        self._local[domain] = (self._clock() + self._local_ttl, answer)
 
     async def _cached(self, domain: str) -> CachedAnswer | None:
         raw = await self._redis.get(CACHE_PREFIX + domain)

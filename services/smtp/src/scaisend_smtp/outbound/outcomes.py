@@ -231,46 +231,44 @@ def final_status(statuses: list[str], relayed: bool) -> MessageStatus | None:
     return MessageStatus.FAILED
 
 
-async def write(
-    session: AsyncSession,
-    plan: Plan,
-    recipients: list[MessageRecipient],
-    *,
-    relayed: bool,
-    jobs: JobBuffer,
-    error: str | None = None,
-) -> datetime | None:
-    """Write the plan; returns when the next attempt is due, or None when the message is done."""
-    await update_recipients(session, plan.changes)
-    for suppression in plan.suppressions:
-        await add_suppression(
-            session,
-            tenant_id=plan.message.tenant_id,
-            source="smtp",
-            message_id=plan.message.id,
-            **suppression,
-        )
-    await record_events(session, plan.events, jobs)
-    statuses = [plan.status.get(r.id, r.status) for r in recipients]
-    waiting = [
-        plan.next_at.get(r.id) or r.next_attempt_at
-        for r in recipients
-        if plan.status.get(r.id, r.status) in WAITING
-    ]
-    final = final_status(statuses, relayed)
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One attempt's outcome, ready to write."""
+
+    plan: Plan
+    recipients: list[MessageRecipient]
+    relayed: bool
+    error: str | None = None
+
+
+async def write_many(
+    session: AsyncSession, entries: list[Entry], jobs: JobBuffer
+) -> list[datetime | None]:
+    """Write the entries in the caller's transaction; for each, when its next attempt is due
+    (None when the message is done)."""
+    await update_recipients(session, [c for entry in entries for c in entry.plan.changes])
+    for entry in entries:
+        for suppression in entry.plan.suppressions:
+            await add_suppression(session, tenant_id=entry.plan.message.tenant_id,
+                                  source="smtp", message_id=entry.plan.message.id, **suppression)  # fmt: skip
+    await record_events(session, [e for entry in entries for e in entry.plan.events], jobs)
+    return [await _move_message(session, entry) for entry in entries]
+
+
+async def _move_message(session: AsyncSession, entry: Entry) -> datetime | None:
+    plan = entry.plan
+    statuses = [plan.status.get(r.id, r.status) for r in entry.recipients]
+    final = final_status(statuses, entry.relayed)
     if final is None:
+        waiting = [plan.next_at.get(r.id) or r.next_attempt_at for r in entry.recipients
+                   if plan.status.get(r.id, r.status) in WAITING]  # fmt: skip
         next_at = min((w for w in waiting if w is not None), default=plan.now)
-        await transition(
-            session,
-            plan.message.id,
-            [MessageStatus.SENDING],
-            MessageStatus.SENDING,
-            next_attempt_at=next_at,
-        )
+        await transition(session, plan.message.id, [MessageStatus.SENDING],
+                         MessageStatus.SENDING, next_attempt_at=next_at)  # fmt: skip
         return next_at
     stamps: dict[str, Any] = {"next_attempt_at": None}
-    if error is not None:
-        stamps["error_message"] = error
+    if entry.error is not None:
+        stamps["error_message"] = entry.error
     if final in (MessageStatus.DELIVERED, MessageStatus.SENT):
         stamps["sent_at"] = plan.now
     if final == MessageStatus.DELIVERED:

@@ -13,22 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from arq import Retry
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scaisend_core.errors import Conflict, ObjectNotFound
+from scaisend_core.errors import ObjectNotFound
 from scaisend_core.logs import log_context
 from scaisend_core.models import EmailMessage, MessageRecipient, SenderDomain
-from scaisend_core.queue import DeliverMessage, JobBuffer, enqueue
-from scaisend_core.repositories import sender_domains
-from scaisend_core.repositories.messages import load_message
+from scaisend_core.queue import DeliverMessage, enqueue
 from scaisend_core.repositories.suppressions import normalise_email, suppressed_kinds
-from scaisend_smtp.outbound import outcomes, store, transport
+from scaisend_smtp.outbound import claims, outcomes, transport
 from scaisend_smtp.outbound.context import Outbound
 from scaisend_smtp.outbound.dkim import crlf, sign
 from scaisend_smtp.outbound.sender import Envelope, Rcpt, SendResult
 
 log = logging.getLogger(__name__)
-DUE_SLACK = timedelta(seconds=1)
 ERROR_RETRY = timedelta(minutes=1)
 # Lists that stop a retry (SendGrid's drop reasons); blocks do not stop later sends.
 DROP_REASONS = {
@@ -68,39 +64,27 @@ async def deliver(out: Outbound, job: DeliverMessage) -> str:
             await load_content(out, attempt)
             await sign_content(out, attempt)
             await send(out, attempt)
+            return await record(out, attempt)
         except ContentMissing as exc:
             return await fail(out, attempt, str(exc))
         except Exception:
+            # The claim is committed, so arq re-running this job would find nothing to do:
+            # schedule the next attempt ourselves (a recipient may get the message twice if
+            # it was sent before the failure; delivery is at-least-once).
             log.exception("delivery attempt %s failed unexpectedly", job.attempt + 1)
             await _enqueue_next(out, job, attempt.now + ERROR_RETRY)
             return "error: retrying"
-        return await record(out, attempt)
 
 
 async def claim(out: Outbound, job: DeliverMessage) -> Attempt | str:
-    """Load the message; stop if this job is stale or nothing is due yet; else claim it."""
-    now = out.now()
-    async with out.sessions() as session:
-        loaded = await load_message(session, job.message_id)
-        if loaded is None:
-            return "skipped: no such message"
-        message, recipients = loaded.message, loaded.recipients
-        if message.status not in store.CLAIMABLE or message.attempts != job.attempt:
-            return f"skipped: message is {message.status} at attempt {message.attempts}"
-        due = [r for r in recipients if _is_due(r, now)]
-        if not due and any(r.status in outcomes.WAITING for r in recipients):
-            waiting = [r.next_attempt_at for r in recipients if r.next_attempt_at is not None]
-            raise Retry(defer=max(min(waiting, default=now) - now, timedelta(seconds=1)))
-        if not await store.claim(session, message.id, job.attempt, now):
-            return "skipped: claimed by another job"
-        await session.commit()
-    return Attempt(job, message, recipients, due, now)
-
-
-def _is_due(recipient: MessageRecipient, now: datetime) -> bool:
-    if recipient.status not in outcomes.WAITING:
-        return False
-    return recipient.next_attempt_at is None or recipient.next_attempt_at <= now + DUE_SLACK
+    """Claim the attempt (claims.py); a stale job stops here, an early one is put back."""
+    claimed = await out.claimer.claim(job)
+    if isinstance(claimed, claims.Skip):
+        return claimed.reason
+    if isinstance(claimed, claims.NotYet):
+        raise Retry(defer=claimed.retry_in)
+    return Attempt(job, claimed.message, claimed.recipients, list(claimed.due), claimed.now,
+                   domain=claimed.domain)  # fmt: skip
 
 
 async def drop_suppressed(out: Outbound, attempt: Attempt) -> None:
@@ -140,36 +124,14 @@ async def load_content(out: Outbound, attempt: Attempt) -> None:
 
 
 async def sign_content(out: Outbound, attempt: Attempt) -> None:
-    """DKIM-sign once for every recipient, with the From domain's key(s)."""
-    async with out.sessions() as session:
-        attempt.domain = await _sender_domain(out, session, attempt.message)
+    """DKIM-sign once for every recipient, with the From domain's key(s) (the row was loaded
+    with the claim)."""
     if attempt.domain is None:
         log.warning("no sender domain row for %s; sending unsigned", attempt.message.from_email)
         return
     material = out.keys.material(attempt.domain)
     timestamp = int(attempt.now.timestamp())
     attempt.content = sign(attempt.content, material, timestamp) + attempt.content
-
-
-async def _sender_domain(
-    out: Outbound, session: AsyncSession, message: EmailMessage
-) -> SenderDomain | None:
-    domain = sender_domains.domain_of(message.from_email)
-    row = await sender_domains.find_domain(session, message.tenant_id, domain)
-    if row is not None or out.settings.smtp_delivery != "capture":
-        return row
-    # Capture mode accepts any From domain; give it a key on first use (its records then show
-    # up under /api/admin/domains, ready to publish before delivering for real).
-    try:
-        row = await sender_domains.create_domain(
-            session, out.secrets, tenant_id=message.tenant_id, domain=domain,
-            return_path_host=f"bounces.{domain}",
-        )  # fmt: skip
-        await session.commit()
-    except Conflict:
-        await session.rollback()
-        row = await sender_domains.find_domain(session, message.tenant_id, domain)
-    return row
 
 
 def _return_path_host(out: Outbound, domain: SenderDomain | None) -> str:
@@ -216,7 +178,8 @@ async def send(out: Outbound, attempt: Attempt) -> None:
 
 
 async def record(out: Outbound, attempt: Attempt, error: str | None = None) -> str:
-    """Write the attempt's outcomes in one transaction, then schedule the next attempt."""
+    """Write the attempt's outcomes (group-committed with others), then schedule the next
+    attempt."""
     settings = out.settings
     policy = outcomes.RetryPolicy(
         tuple(settings.smtp_retry_schedule), timedelta(seconds=settings.smtp_max_retry_age)
@@ -229,13 +192,9 @@ async def record(out: Outbound, attempt: Attempt, error: str | None = None) -> s
         outcomes.plan_held(plan, held)
     for dropped in attempt.dropped:
         outcomes.plan_dropped(plan, dropped)
-    jobs = JobBuffer()
-    async with out.sessions() as session:
-        next_at = await outcomes.write(session, plan, attempt.recipients,
-                                       relayed=settings.smtp_delivery == "smarthost",
-                                       jobs=jobs, error=error)  # fmt: skip
-        await session.commit()
-    await jobs.flush(out.redis)
+    relayed = settings.smtp_delivery == "smarthost"
+    entry = outcomes.Entry(plan, attempt.recipients, relayed, error)
+    next_at = await out.recorder.write(entry)
     if next_at is not None:
         await _enqueue_next(out, attempt.job, next_at)
     counts: dict[str, int] = defaultdict(int)

@@ -3,11 +3,11 @@ recipients' outcomes. Message status moves go through core's guarded `transition
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import bindparam, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
@@ -15,18 +15,55 @@ from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
 CLAIMABLE = (MessageStatus.RENDERED, MessageStatus.SENDING)
 
 
+async def load_messages(
+    session: AsyncSession, message_ids: list[str]
+) -> dict[str, tuple[EmailMessage, list[MessageRecipient]]]:
+    """Messages with their recipients, two queries for any number of messages."""
+    messages = await session.exec(select(EmailMessage).where(col(EmailMessage.id).in_(message_ids)))
+    loaded: dict[str, tuple[EmailMessage, list[MessageRecipient]]] = {
+        m.id: (m, []) for m in messages.all()
+    }
+    recipients = await session.exec(
+        select(MessageRecipient)
+        .where(col(MessageRecipient.message_id).in_(list(loaded)))
+        .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
+    )
+    for recipient in recipients.all():
+        loaded[recipient.message_id][1].append(recipient)
+    return loaded
+
+
+_MESSAGES = EmailMessage.__table__  # type: ignore[attr-defined]
+_RECIPIENTS = MessageRecipient.__table__  # type: ignore[attr-defined]
+
+# Built once: these run for every message, and building a statement costs more than running it.
+_CLAIM = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .where(_MESSAGES.c.attempts == bindparam("attempt"))
+    .where(_MESSAGES.c.status.in_([s.value for s in CLAIMABLE]))
+    .values(
+        status=MessageStatus.SENDING.value,
+        attempts=bindparam("next_attempt"),
+        updated_at=bindparam("now"),
+    )
+)
+_FIELDS = ("status", "smtp_response", "bounce_type", "attempts", "next_attempt_at",
+           "delivered_at", "updated_at")  # fmt: skip
+_UPDATE_RECIPIENT = (
+    update(_RECIPIENTS)
+    .where(_RECIPIENTS.c.id == bindparam("recipient_id"))
+    .values({name: bindparam(f"new_{name}") for name in _FIELDS})
+)
+
+
 async def claim(session: AsyncSession, message_id: str, attempt: int, now: datetime) -> bool:
     """Attempt `attempt` (0-based) starts: status `sending`, attempts = attempt + 1.
 
     Guarded on the attempt count as well as the status, so a duplicate or stale job (the
     reconciler re-enqueued it, an operator retried it) finds nothing to claim and stops."""
-    result = await session.exec(
-        update(EmailMessage)
-        .where(col(EmailMessage.id) == message_id)
-        .where(col(EmailMessage.attempts) == attempt)
-        .where(col(EmailMessage.status).in_([s.value for s in CLAIMABLE]))
-        .values(status=MessageStatus.SENDING.value, attempts=attempt + 1, updated_at=now)
-    )
+    params = {"message_id": message_id, "attempt": attempt, "next_attempt": attempt + 1, "now": now}
+    result = await session.exec(_CLAIM, params=params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -43,6 +80,10 @@ class RecipientChange:
 
 
 async def update_recipients(session: AsyncSession, changes: list[RecipientChange]) -> None:
-    """One executemany UPDATE by primary key for the whole attempt."""
+    """One executemany UPDATE by primary key for all the changes."""
     if changes:
-        await session.exec(update(MessageRecipient), params=[asdict(c) for c in changes])
+        params = [
+            {"recipient_id": c.id, **{f"new_{name}": getattr(c, name) for name in _FIELDS}}
+            for c in changes
+        ]
+        await session.exec(_UPDATE_RECIPIENT, params=params)

@@ -28,21 +28,20 @@ async def via_mx(out: Outbound, envelope: Envelope, message: bytes) -> list[Send
     route = await out.mx.route(domain)
     if isinstance(route, NoRoute):
         return results_for(envelope.recipients, route.code, route.reply)
-    lease = await out.limits.acquire(domain)
+    lease = await out.limits.acquire(domain, [h.name for h in route.hosts])
     if isinstance(lease, Held):
         return HeldGroup(envelope, lease)
     try:
-        return await _try_hosts(out, route, envelope, message)
+        return await _try_hosts(out, route, envelope, message, lease.backed_off)
     finally:
         await out.limits.release(lease)
 
 
 async def _try_hosts(
-    out: Outbound, route: Route, envelope: Envelope, message: bytes
+    out: Outbound, route: Route, envelope: Envelope, message: bytes, backed_off: frozenset[str]
 ) -> list[SendResult]:
     """RFC 5321 §5.1: on to the next host when one cannot be reached; hosts that recently
     said 421 or could not be reached are skipped until their back-off expires."""
-    backed_off = await out.limits.backed_off(h.name for h in route.hosts)
     failure: ConnectFailure | None = None
     for host in route.hosts:
         if host.name in backed_off:

@@ -1,0 +1,343 @@
+"""Benchmark SMTP outbound delivery: messages per second from `smtp:deliver` to an aiosmtpd sink
+on loopback through one SMTP process (the real `run_smtp`: arq worker, MX lookup over a loopback
+DNS server, DKIM signing, pooled connections, events and state in MariaDB), with 5 KB messages
+to 10 recipient domains sharing one MX host. Then DKIM signing time per message next to a raw
+RSA-2048 sign of the same message's hash with `cryptography`, interleaved in the same run.
+
+    .venv/bin/python bench/deliver.py [--messages 3000] [--concurrency 100] [--tls]
+
+Needs MariaDB on 127.0.0.1:3306 (root, no password) and Redis on 127.0.0.1:6379, as the tests do.
+It creates and drops its own database and claims a Redis db number the way the tests do. The
+sink runs in its own process so its CPU is not the SMTP process's."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import resource
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from email.message import EmailMessage as Mime
+from email.policy import SMTP
+from pathlib import Path
+from typing import Any
+
+import redis
+import uvloop
+from sqlalchemy import insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MARIADB = os.environ.get("TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+SENDER = "mail.bench.test"
+MX_HOST = "mx.sink.bench.test"
+DOMAINS = [f"d{i}.bench.test" for i in range(10)]
+TARGETS = {"msgs_per_s": 500.0, "dkim_ratio": 1.5}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- environment --------------------------------------------------------------------------------
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    name = f"scaisend_bench_{os.getpid()}"
+    asyncio.run(_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    try:
+        yield f"{MARIADB}/{name}"
+    finally:
+        asyncio.run(_sql(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+async def _sql(statement: str) -> None:
+    from scaisend_core.db import create_engine_for_url
+
+    engine = create_engine_for_url(MARIADB + "/mysql")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+@contextmanager
+def redis_db() -> Iterator[str]:
+    """Claim a Redis db number with the tests' lock so a concurrent test run is never hit."""
+    control = redis.Redis.from_url(f"{REDIS}/0")
+    owner = f"bench-{os.getpid()}"
+    for db in range(15, 0, -1):
+        if control.set(f"scaisend-test-db:{db}", owner, nx=True, ex=3600):
+            break
+    else:
+        raise SystemExit("no free Redis db (1-15 are all claimed)")
+    redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+    try:
+        yield f"{REDIS}/{db}"
+    finally:
+        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+        control.delete(f"scaisend-test-db:{db}")
+
+
+@contextmanager
+def dns_server() -> Iterator[str]:
+    """Every bench domain's MX is one sink host on 127.0.0.1; the sender's DKIM record too."""
+    from dnslib.server import DNSLogger, DNSServer
+
+    from tests.fixtures.dns import Zone, ZoneResolver
+
+    zone = Zone()
+    for domain in DOMAINS:
+        zone.mx(domain, (10, MX_HOST))
+    zone.a(MX_HOST, "127.0.0.1")
+    port = free_port()
+    quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+    servers = [DNSServer(ZoneResolver(zone), address="127.0.0.1", port=port, tcp=tcp,
+                         logger=quiet) for tcp in (False, True)]  # fmt: skip
+    for server in servers:
+        server.start_thread()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for server in servers:
+            server.stop()
+
+
+# --- the sink (own process) ---------------------------------------------------------------------
+
+
+def sink_main(port: int, tls: bool, counter: Any, ready: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
+            with counter.get_lock():
+                counter.value += 1
+            return "250 2.0.0 OK"
+
+    kwargs: dict[str, Any] = {}
+    if tls:
+        import trustme
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+        kwargs["tls_context"] = context
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    ready.set()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def sink(port: int, tls: bool) -> Iterator[Any]:
+    counter, ready = multiprocessing.Value("i", 0), multiprocessing.Event()
+    process = multiprocessing.Process(target=sink_main, args=(port, tls, counter, ready))
+    process.start()
+    try:
+        if not ready.wait(60):
+            raise SystemExit("the sink did not start")
+        yield counter
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+def five_kb_mime(message_id: str, to: str) -> bytes:
+    paragraph = ("Hello Ada, your order #4242 has shipped and is on its way. Track it any time "
+                 "from your account page; we will email you again when it is delivered. ")  # fmt: skip
+    mime = Mime(policy=SMTP)
+    mime["From"] = f"Acme Orders <orders@{SENDER}>"
+    mime["To"] = to
+    mime["Subject"] = "Your order #4242 has shipped"
+    mime["Date"] = "Sat, 28 Nov 2026 10:00:00 +0000"
+    mime["Message-ID"] = f"<{message_id}@mta.bench.test>"
+    mime["X-ScaiSend-Message-Id"] = message_id
+    mime.set_content(paragraph * 12)
+    mime.add_alternative("<html><body>" + f"<p>{paragraph}</p>" * 12 + "</body></html>",
+                         subtype="html")  # fmt: skip
+    return mime.as_bytes()
+
+
+async def seed(database_url: str, storage_dir: str, count: int) -> tuple[list[str], bytes]:
+    """Migrate; a tenant, a sender domain with a real key, `count` rendered messages."""
+    from scaisend_core.crypto import SecretBox
+    from scaisend_core.db import create_engine_for_url, create_session_factory
+    from scaisend_core.ids import new_id
+    from scaisend_core.migrate import upgrade
+    from scaisend_core.models import EmailMessage, MessageRecipient, utcnow
+    from scaisend_core.repositories.sender_domains import create_domain
+    from scaisend_core.repositories.tenants import create_tenant
+    from scaisend_core.storage import LocalStorage
+    from tests.fixtures.environment import TEST_SECRET_KEY
+
+    engine = create_engine_for_url(database_url)
+    await upgrade(engine)
+    storage = LocalStorage(storage_dir)
+    ids: list[str] = []
+    async with create_session_factory(engine)() as session:
+        tenant = await create_tenant(session, "Bench Inc")
+        domain = await create_domain(session, SecretBox(TEST_SECRET_KEY), tenant_id=tenant.id,
+                                     domain=SENDER, return_path_host=f"bounces.{SENDER}")  # fmt: skip
+        domain.dns_checks = {"return_path": {"valid": True}}
+        messages, recipients = [], []
+        now = utcnow()
+        for n in range(count):
+            message_id, to = new_id("msg"), f"user{n}@{DOMAINS[n % len(DOMAINS)]}"
+            body = five_kb_mime(message_id, to)
+            key = f"mime/{tenant.id}/{message_id}.eml"
+            await storage.put(key, body)
+            messages.append(dict(id=message_id, tenant_id=tenant.id, status="rendered",
+                                 from_email=f"orders@{SENDER}", message_id_header=f"<{message_id}>",
+                                 mime_key=key, mime_size=len(body), processed_at=now))  # fmt: skip
+            recipients.append(dict(id=new_id("rcp"), tenant_id=tenant.id, message_id=message_id,
+                                   kind="to", email=to))  # fmt: skip
+            ids.append(message_id)
+        await session.commit()
+        for chunk in range(0, count, 500):
+            await session.exec(
+                insert(EmailMessage), params=_rows(EmailMessage, messages[chunk : chunk + 500])
+            )
+            await session.exec(
+                insert(MessageRecipient),
+                params=_rows(MessageRecipient, recipients[chunk : chunk + 500]),
+            )
+        await session.commit()
+    await engine.dispose()
+    return ids, body
+
+
+def _rows(model: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Complete each row with the model's defaults (insert() with params bypasses them)."""
+    return [model(**row).model_dump() for row in rows]
+
+
+async def enqueue_all(redis_url: str, ids: list[str]) -> None:
+    from scaisend_core.queue import DeliverMessage, enqueue
+    from scaisend_core.queue.connection import create_arq_pool
+
+    pool = await create_arq_pool(redis_url)
+    for message_id in ids:
+        await enqueue(pool, DeliverMessage(message_id=message_id))
+    await pool.aclose()
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+
+async def deliver_all(env: dict[str, str]) -> tuple[float, float]:
+    """Run the SMTP process's outbound side in burst mode; wall seconds and CPU seconds."""
+    from scaisend_core.config import load_settings
+    from scaisend_smtp.runner import run_smtp
+    from scaisend_smtp.settings import SmtpSettings
+
+    os.environ.update(env)
+    settings = load_settings(SmtpSettings)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    await run_smtp(settings, asyncio.Event(), inbound=False, burst=True, metrics=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+
+
+async def check_outcome(database_url: str, count: int) -> dict[str, int]:
+    from scaisend_core.db import create_engine_for_url
+
+    engine = create_engine_for_url(database_url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT status, COUNT(*) FROM email_messages GROUP BY status")
+        )
+        result = {status: n for status, n in rows}
+    await engine.dispose()
+    return result
+
+
+def dkim_ratio(message: bytes, rounds: int = 7, per_round: int = 200) -> tuple[float, float]:
+    """Median µs per DKIM signature (ours) and per raw RSA-2048 sign of the message's SHA-256,
+    measured in alternating rounds so machine noise hits both alike."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    from scaisend_core import dkim_keys
+    from scaisend_core.signing import DkimKey, SigningMaterial
+    from scaisend_smtp.outbound.dkim import crlf, sign
+
+    pair = dkim_keys.generate_rsa()
+    key = dkim_keys.load_private_key(pair.private_pem)
+    material = SigningMaterial("dom", SENDER, (DkimKey("scaisend", "rsa-sha256", key),))
+    body = crlf(message)
+    ours, raw = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(per_round):
+            sign(body, material, 1_700_000_000)
+        ours.append((time.perf_counter() - start) / per_round * 1e6)
+        start = time.perf_counter()
+        for _ in range(per_round):
+            key.sign(
+                hashlib.sha256(body).digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+            )  # type: ignore[union-attr]
+        raw.append((time.perf_counter() - start) / per_round * 1e6)
+    return statistics.median(ours), statistics.median(raw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--tls", action="store_true", help="the sink offers STARTTLS")
+    args = parser.parse_args()
+
+    with ExitStack() as stack:
+        database_url = stack.enter_context(database())
+        redis_url = stack.enter_context(redis_db())
+        nameserver = stack.enter_context(dns_server())
+        storage_dir = stack.enter_context(tempfile.TemporaryDirectory())
+        port = free_port()
+        delivered = stack.enter_context(sink(port, args.tls))
+        ids, sample = asyncio.run(seed(database_url, storage_dir, args.messages))
+        asyncio.run(enqueue_all(redis_url, ids))
+        env = {
+            "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STORAGE_DIR": storage_dir,
+            "SECRET_KEY": "test-secret-key-" + "0123456789abcdef" * 2, "ENVIRONMENT": "test",
+            "DNS_NAMESERVERS": nameserver, "SMTP_MX_PORT": str(port), "METRICS_PORT": "0",
+            "EHLO_HOSTNAME": "mta.bench.test", "INBOUND_DOMAIN": "bounces.bench.test",
+            "SMTP_DELIVER_CONCURRENCY": str(args.concurrency), "LOG_LEVEL": "WARNING",
+        }  # fmt: skip
+        wall, cpu = uvloop.run(deliver_all(env))  # the loop `scaisend smtp` runs on
+        outcome = asyncio.run(check_outcome(database_url, args.messages))
+        ours, raw = dkim_ratio(sample)
+
+    rate = args.messages / wall
+    print(f"messages: {args.messages} x {len(sample)} bytes to {len(DOMAINS)} domains on one MX "
+          f"({'STARTTLS' if args.tls else 'plain'}), concurrency {args.concurrency}")  # fmt: skip
+    print(f"sink received: {delivered.value}; message states: {outcome}")
+    print(f"delivery: {wall:.2f} s wall, {cpu:.2f} s CPU -> {rate:.0f} msg/s "
+          f"({cpu / args.messages * 1000:.2f} ms CPU per message); target >= {TARGETS['msgs_per_s']:.0f}")  # fmt: skip
+    print(f"DKIM sign: {ours:.0f} µs vs raw RSA-2048 sign {raw:.0f} µs -> {ours / raw:.2f}x; "
+          f"target <= {TARGETS['dkim_ratio']}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
