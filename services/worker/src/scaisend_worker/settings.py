@@ -16,7 +16,12 @@ from scaisend_core.queue.contracts import EMAIL_PROCESS
 from scaisend_worker.config import WorkerConfig
 from scaisend_worker.context import open_context
 from scaisend_worker.jobs import CRON_JOBS, FUNCTIONS
-from scaisend_worker.webhooks import WEBHOOK_CRON_JOBS, WEBHOOK_FUNCTIONS, close_webhook_runtime
+from scaisend_worker.webhooks import (
+    WEBHOOK_CRON_JOBS,
+    WEBHOOK_FUNCTIONS,
+    close_webhook_runtime,
+    open_webhook_runtime,
+)
 
 _STACK = "_scaisend_exit_stack"
 JOB_TIMEOUT = 300
@@ -31,6 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx.update(app.as_ctx())
     ctx[_STACK] = stack
+    open_webhook_runtime(ctx)  # one webhook runtime (HTTP client, lanes) for the process
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
