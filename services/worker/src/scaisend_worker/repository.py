@@ -4,6 +4,7 @@ being processed; and the sweeps of the schedules, reconciler and retention crons
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, or_, update
@@ -29,8 +30,35 @@ FINISHED = (
 )  # fmt: skip
 
 
-async def tenant_settings(session: AsyncSession, tenant_id: str) -> TenantSettings | None:
-    return await session.get(TenantSettings, tenant_id)
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    message: EmailMessage
+    recipients: list[MessageRecipient]
+    tenant_settings: TenantSettings | None
+    has_attachments: bool
+
+
+async def load_for_processing(session: AsyncSession, message_id: str) -> Loaded | None:
+    """The message, its recipients, its tenant's defaults and whether it has attachments, in
+    one round trip (the pipeline's first step; every later query is one the message needs)."""
+    has_attachments = (
+        select(MessageAttachment.id)
+        .where(col(MessageAttachment.message_id) == col(EmailMessage.id))
+        .exists()
+        .label("has_attachments")
+    )
+    statement = (
+        select(EmailMessage, MessageRecipient, TenantSettings, has_attachments)
+        .join(MessageRecipient, col(MessageRecipient.message_id) == col(EmailMessage.id))
+        .outerjoin(TenantSettings, col(TenantSettings.tenant_id) == col(EmailMessage.tenant_id))
+        .where(col(EmailMessage.id) == message_id)
+        .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
+    )
+    rows = (await session.exec(statement)).all()
+    if not rows:
+        return None
+    message, _, defaults, attached = rows[0]
+    return Loaded(message, [row[1] for row in rows], defaults, bool(attached))
 
 
 async def batch_status(session: AsyncSession, tenant_id: str, batch_id: str) -> str | None:

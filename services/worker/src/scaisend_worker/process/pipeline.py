@@ -23,7 +23,7 @@ from scaisend_core.models import (
 )
 from scaisend_core.queue import DeliverMessage
 from scaisend_core.repositories.events import NewEvent, record_events
-from scaisend_core.repositories.messages import load_message, transition
+from scaisend_core.repositories.messages import transition
 from scaisend_core.repositories.suppressions import (
     group_suppressed,
     normalise_email,
@@ -59,19 +59,26 @@ class Run:
 
     app: WorkerContext
     uow: UnitOfWork
-    message: EmailMessage
-    recipients: list[MessageRecipient]
+    loaded: repo.Loaded
     now: datetime
     sendable: list[MessageRecipient] = field(default_factory=list)
     template_version_id: str | None = None
 
+    @property
+    def message(self) -> EmailMessage:
+        return self.loaded.message
+
+    @property
+    def recipients(self) -> list[MessageRecipient]:
+        return self.loaded.recipients
+
 
 async def process_message(app: WorkerContext, message_id: str) -> Outcome:
     async with unit_of_work(app) as uow:
-        loaded = await load_message(uow.session, message_id)
+        loaded = await repo.load_for_processing(uow.session, message_id)
         if loaded is None:
             return Outcome.MISSING
-        run = Run(app, uow, loaded.message, loaded.recipients, app.clock())
+        run = Run(app, uow, loaded, app.clock())
         outcome = await _steps(run)
         await uow.commit()
     return outcome
@@ -151,7 +158,6 @@ async def render(run: Run) -> MimeDocument:
     message, session = run.message, run.uow.session
     template = await compose.template_source(session, message)
     run.template_version_id = template.version_id if template else None
-    settings_row = await repo.tenant_settings(session, message.tenant_id)
     links = TrackingLinks(
         base_url=run.app.settings.public_base_url,
         tokens=run.app.tokens,
@@ -161,12 +167,14 @@ async def render(run: Run) -> MimeDocument:
     content = render_content(message, template, run.app.templates, links.unsubscribe())
     tracked = apply_tracking(
         content,
-        effective_settings(settings_row, message.tracking_settings),
+        effective_settings(run.loaded.tenant_settings, message.tracking_settings),
         links,
         footer=compose.footer_of(message.mail_settings),
         list_unsubscribe=message.asm_group_id is not None,
     )
-    attachments = await repo.attachments_of(session, message.id)
+    attachments = (
+        await repo.attachments_of(session, message.id) if run.loaded.has_attachments else []
+    )
     return build(compose.composition(message, run.recipients, tracked, attachments, run.now))
 
 
