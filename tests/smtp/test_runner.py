@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiosmtplib
 from arq.connections import ArqRedis
 
 from scaisend_core.db import SessionFactory
@@ -15,6 +16,7 @@ from scaisend_smtp.settings import SmtpSettings
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
+from tests.fixtures.storage import free_port
 from tests.smtp.support import DomainFixture, load, route
 
 
@@ -57,3 +59,29 @@ async def test_the_worker_runs_until_stopped(
     assert len(mx[0].received) == 1
     stored, _ = await load(sessions, message.id)
     assert stored.status == "delivered"
+
+
+async def test_the_inbound_listener_runs_beside_the_outbound_worker(
+    smtp_settings: SmtpSettings, sessions: SessionFactory, redis: ArqRedis
+) -> None:
+    port = free_port()
+    settings = smtp_settings.model_copy(
+        update={"smtp_inbound_host": "127.0.0.1", "smtp_inbound_port": port}
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_smtp(settings, stop))
+    try:
+        reply = None
+        for _ in range(100):
+            try:
+                client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=5)
+                reply = await client.connect()
+                await client.quit()
+                break
+            except aiosmtplib.SMTPConnectError:
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, timeout=15)
+    assert reply is not None
+    assert reply.code == 220
