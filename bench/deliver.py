@@ -182,48 +182,53 @@ async def seed(database_url: str, storage_dir: str, count: int) -> tuple[list[st
     """Migrate; a tenant, a sender domain with a real key, `count` rendered messages."""
     from scaisend_core.crypto import SecretBox
     from scaisend_core.db import create_engine_for_url, create_session_factory
-    from scaisend_core.ids import new_id
     from scaisend_core.migrate import upgrade
-    from scaisend_core.models import EmailMessage, MessageRecipient, utcnow
+    from scaisend_core.models import EmailMessage, MessageRecipient
     from scaisend_core.repositories.sender_domains import create_domain
     from scaisend_core.repositories.tenants import create_tenant
-    from scaisend_core.storage import LocalStorage
     from tests.fixtures.environment import TEST_SECRET_KEY
 
     engine = create_engine_for_url(database_url)
     await upgrade(engine)
-    storage = LocalStorage(storage_dir)
-    ids: list[str] = []
     async with create_session_factory(engine)() as session:
         tenant = await create_tenant(session, "Bench Inc")
         domain = await create_domain(session, SecretBox(TEST_SECRET_KEY), tenant_id=tenant.id,
                                      domain=SENDER, return_path_host=f"bounces.{SENDER}")  # fmt: skip
         domain.dns_checks = {"return_path": {"valid": True}}
-        messages, recipients = [], []
-        now = utcnow()
-        for n in range(count):
-            message_id, to = new_id("msg"), f"user{n}@{DOMAINS[n % len(DOMAINS)]}"
-            body = five_kb_mime(message_id, to)
-            key = f"mime/{tenant.id}/{message_id}.eml"
-            await storage.put(key, body)
-            messages.append(dict(id=message_id, tenant_id=tenant.id, status="rendered",
-                                 from_email=f"orders@{SENDER}", message_id_header=f"<{message_id}>",
-                                 mime_key=key, mime_size=len(body), processed_at=now))  # fmt: skip
-            recipients.append(dict(id=new_id("rcp"), tenant_id=tenant.id, message_id=message_id,
-                                   kind="to", email=to))  # fmt: skip
-            ids.append(message_id)
         await session.commit()
+        messages, recipients, body = await rendered(tenant.id, storage_dir, count)
         for chunk in range(0, count, 500):
+            part = slice(chunk, chunk + 500)
+            await session.exec(insert(EmailMessage), params=_rows(EmailMessage, messages[part]))
             await session.exec(
-                insert(EmailMessage), params=_rows(EmailMessage, messages[chunk : chunk + 500])
-            )
-            await session.exec(
-                insert(MessageRecipient),
-                params=_rows(MessageRecipient, recipients[chunk : chunk + 500]),
+                insert(MessageRecipient), params=_rows(MessageRecipient, recipients[part])
             )
         await session.commit()
     await engine.dispose()
-    return ids, body
+    return [m["id"] for m in messages], body
+
+
+async def rendered(
+    tenant_id: str, storage_dir: str, count: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """Rows of `count` rendered messages, one recipient each, MIME already in storage."""
+    from scaisend_core.ids import new_id
+    from scaisend_core.models import utcnow
+    from scaisend_core.storage import LocalStorage
+
+    storage, now = LocalStorage(storage_dir), utcnow()
+    messages, recipients, body = [], [], b""
+    for n in range(count):
+        message_id, to = new_id("msg"), f"user{n}@{DOMAINS[n % len(DOMAINS)]}"
+        body = five_kb_mime(message_id, to)
+        key = f"mime/{tenant_id}/{message_id}.eml"
+        await storage.put(key, body)
+        messages.append(dict(id=message_id, tenant_id=tenant_id, status="rendered",
+                             from_email=f"orders@{SENDER}", message_id_header=f"<{message_id}>",
+                             mime_key=key, mime_size=len(body), processed_at=now))  # fmt: skip
+        recipients.append(dict(id=new_id("rcp"), tenant_id=tenant_id, message_id=message_id,
+                               kind="to", email=to))  # fmt: skip
+    return messages, recipients, body
 
 
 def _rows(model: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -93,12 +93,7 @@ async def create_domain(
         dns_checks={},
     )
     if ed25519:
-        ed = await dkim_keys.generate_sealed(
-            secrets, domain_id, dkim_keys.ED25519_SELECTOR, "ed25519-sha256"
-        )
-        row.ed25519_selector = ed.selector
-        row.ed25519_private_key = ed.private_ciphertext
-        row.ed25519_public_key = ed.public_b64
+        await _add_ed25519(secrets, row)
     session.add(row)
     try:
         async with session.begin_nested():
@@ -106,6 +101,15 @@ async def create_domain(
     except IntegrityError as exc:
         raise Conflict(f"Domain {domain} already exists") from exc
     return row
+
+
+async def _add_ed25519(secrets: SecretBox, row: SenderDomain) -> None:
+    ed = await dkim_keys.generate_sealed(
+        secrets, row.id, dkim_keys.ED25519_SELECTOR, "ed25519-sha256"
+    )
+    row.ed25519_selector = ed.selector
+    row.ed25519_private_key = ed.private_ciphertext
+    row.ed25519_public_key = ed.public_b64
 
 
 async def start_rotation(session: AsyncSession, secrets: SecretBox, row: SenderDomain) -> None:

@@ -104,41 +104,31 @@ async def open_outbound(
         )
         sessions = create_session_factory(engine)
         domains = SenderDomains(
-            secrets,
-            settings.smtp_delivery == "capture",
-            ttl=settings.smtp_sender_domain_cache_ttl,
+            secrets, settings.smtp_delivery == "capture", ttl=settings.smtp_sender_domain_cache_ttl
         )
         claimer, recorder = Claimer(sessions, domains, now), Recorder(sessions, redis)
         stack.push_async_callback(claimer.close)  # these run before the engine is disposed
         stack.push_async_callback(recorder.close)
         yield Outbound(
-            settings=settings,
-            sessions=sessions,
-            redis=redis,
-            storage=storage,
-            secrets=secrets,
-            mx=MxResolver(
-                resolver,
-                redis,
-                ttl=settings.mx_cache_ttl,
-                negative_ttl=settings.mx_negative_cache_ttl,
-            ),
-            pools=pools,
-            smarthost_pools=smarthost_pools,
-            limits=DomainLimits(
-                redis,
-                concurrency=settings.smtp_domain_concurrency,
-                rate_per_minute=settings.smtp_domain_rate_per_minute,
-                lease_seconds=settings.smtp_connect_timeout + 3 * settings.smtp_command_timeout,
-                throttle_delay=settings.smtp_throttle_delay,
-                clock=lambda: now().timestamp(),
-            ),
-            keys=SigningKeys(secrets),
-            verp=Verp(settings.secret_key.get_secret_value()),
-            recorder=recorder,
-            claimer=claimer,
-            now=now,
-        )
+            settings=settings, sessions=sessions, redis=redis, storage=storage, secrets=secrets,
+            mx=MxResolver(resolver, redis, ttl=settings.mx_cache_ttl,
+                          negative_ttl=settings.mx_negative_cache_ttl),
+            pools=pools, smarthost_pools=smarthost_pools, limits=_limits(settings, redis, now),
+            keys=SigningKeys(secrets), verp=Verp(settings.secret_key.get_secret_value()),
+            recorder=recorder, claimer=claimer, now=now,
+        )  # fmt: skip
+
+
+def _limits(settings: SmtpSettings, redis: ArqRedis, now: Callable[[], datetime]) -> DomainLimits:
+    return DomainLimits(
+        redis,
+        concurrency=settings.smtp_domain_concurrency,
+        rate_per_minute=settings.smtp_domain_rate_per_minute,
+        # A lease outlives any transaction, and is freed if its replica dies holding it.
+        lease_seconds=settings.smtp_connect_timeout + 3 * settings.smtp_command_timeout,
+        throttle_delay=settings.smtp_throttle_delay,
+        clock=lambda: now().timestamp(),
+    )
 
 
 def _pools(settings: SmtpSettings, options: ConnectOptions) -> Pools:

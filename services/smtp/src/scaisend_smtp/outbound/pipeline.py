@@ -55,7 +55,13 @@ class Attempt:
 
 async def deliver(out: Outbound, job: DeliverMessage) -> str:
     """Run one attempt; returns a one-line summary (arq keeps it as the job result)."""
-    attempt = await claim(out, job)
+    try:
+        attempt = await claim(out, job)
+    except Retry:
+        raise
+    except Exception as exc:  # database or Redis unreachable: nothing claimed, try later
+        log.warning("claiming %s failed (%s); retrying the job", job.job_id(), exc)
+        raise Retry(defer=ERROR_RETRY) from exc
     if isinstance(attempt, str):
         return attempt
     with log_context(message_id=job.message_id, tenant_id=attempt.message.tenant_id):
