@@ -7,19 +7,27 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, update
+from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
 
 CLAIMABLE = (MessageStatus.RENDERED, MessageStatus.SENDING)
+_DELIVERY_COLUMNS = ("id", "tenant_id", "status", "attempts", "from_email", "mime_key",
+                     "mail_settings", "processed_at", "created_at", "next_attempt_at")  # fmt: skip
 
 
 async def load_messages(
     session: AsyncSession, message_ids: list[str]
 ) -> dict[str, tuple[EmailMessage, list[MessageRecipient]]]:
-    """Messages with their recipients, two queries for any number of messages."""
-    messages = await session.exec(select(EmailMessage).where(col(EmailMessage.id).in_(message_ids)))
+    """Messages with their recipients, two queries for any number of messages. Only the
+    columns delivery reads are loaded: the content and template columns are large JSON."""
+    messages = await session.exec(
+        select(EmailMessage)
+        .options(load_only(*(getattr(EmailMessage, name) for name in _DELIVERY_COLUMNS)))
+        .where(col(EmailMessage.id).in_(message_ids))
+    )
     loaded: dict[str, tuple[EmailMessage, list[MessageRecipient]]] = {
         m.id: (m, []) for m in messages.all()
     }
