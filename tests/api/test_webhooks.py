@@ -15,6 +15,7 @@ from sqlmodel import select
 from scaisend_api.app import create_app
 from scaisend_api.settings import ApiSettings
 from scaisend_api.state import AppState
+from scaisend_core.crypto import SecretBox
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
 from scaisend_core.models import MessageEvent, Tenant, WebhookDelivery, WebhookEndpoint
@@ -29,8 +30,10 @@ from tests.api.webhooks_helpers import (
     create_webhook,
 )
 from tests.fixtures.dns import Zone
+from tests.fixtures.environment import TEST_SECRET_KEY
 from tests.fixtures.factories import KeyFactory, KeyFixture
-from tests.worker.webhooks.support import BOX
+
+BOX = SecretBox(TEST_SECRET_KEY)
 
 
 @pytest.fixture
