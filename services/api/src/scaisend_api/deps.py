@@ -25,6 +25,8 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, shared by the caller lookup, SessionDep and UowDep (FastAPI
+    caches a dependency per request): one pooled connection instead of two on every call."""
     async with state.sessions() as session:
         yield session
 
@@ -49,13 +51,12 @@ class UnitOfWork:
         await self.jobs.flush(self._state.redis)
 
 
-async def get_uow(state: StateDep) -> AsyncIterator[UnitOfWork]:
-    async with state.sessions() as session:
-        uow = UnitOfWork(session, state)
-        try:
-            yield uow
-        finally:
-            uow.jobs.clear()
+async def get_uow(state: StateDep, session: SessionDep) -> AsyncIterator[UnitOfWork]:
+    uow = UnitOfWork(session, state)
+    try:
+        yield uow
+    finally:
+        uow.jobs.clear()
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
@@ -64,6 +65,7 @@ UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 async def get_principal(
     request: Request,
     state: StateDep,
+    session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     on_behalf_of: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -72,8 +74,7 @@ async def get_principal(
             "The on-behalf-of header (subuser impersonation) is not supported by ScaiSend; "
             "use an API key of the tenant you want to act for"
         )
-    async with state.sessions() as session:
-        principal = await state.authenticator.authenticate(authorization, session)
+    principal = await state.authenticator.authenticate(authorization, session)
     request.state.principal = principal
     await _count_request(request, state, principal)
     return principal
