@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from arq.connections import ArqRedis
 
-from scaisend_core.metrics import QUEUE_DEPTH, metrics_server, sample_queues
+from scaisend_core.metrics import QUEUE_DEFERRED, QUEUE_DEPTH, metrics_server, sample_queues
+from scaisend_core.models import utcnow
 from scaisend_core.queue import ProcessMessage, enqueue
 
 
@@ -28,3 +31,13 @@ async def test_queue_depth_counts_waiting_jobs(redis: ArqRedis) -> None:
     await sample_queues(redis)
     assert QUEUE_DEPTH.labels("email:process")._value.get() == 3
     assert QUEUE_DEPTH.labels("smtp:deliver")._value.get() == 0
+
+
+async def test_jobs_not_yet_due_are_counted_as_deferred(redis: ArqRedis) -> None:
+    await enqueue(redis, ProcessMessage(message_id="msg_now"))
+    await enqueue(
+        redis, ProcessMessage(message_id="msg_later"), defer_until=utcnow() + timedelta(hours=1)
+    )
+    await sample_queues(redis)
+    assert QUEUE_DEPTH.labels("email:process")._value.get() == 2
+    assert QUEUE_DEFERRED.labels("email:process")._value.get() == 1

@@ -13,6 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from scaisend_core.queue.contracts import QUEUES
 
 QUEUE_DEPTH = Gauge("scaisend_queue_depth", "Jobs waiting in a queue", ["queue"])
+QUEUE_DEFERRED = Gauge(
+    "scaisend_queue_deferred",
+    "Jobs in a queue that are not due yet (retries backing off, scheduled sends)",
+    ["queue"],
+)
 QUEUE_OLDEST_AGE = Gauge(
     "scaisend_queue_oldest_age_seconds", "Age of the oldest due job in a queue", ["queue"]
 )
@@ -38,9 +43,11 @@ INBOUND_MESSAGES = Counter(
 
 async def sample_queues(redis: ArqRedis, queues: Iterable[str] = QUEUES) -> None:
     """arq keeps each queue as a sorted set scored by the time a job is due."""
-    loop_now_ms = (await redis.time())[0] * 1000
+    seconds, microseconds = await redis.time()
+    loop_now_ms = seconds * 1000 + microseconds // 1000
     for queue in queues:
         QUEUE_DEPTH.labels(queue).set(await redis.zcard(queue))
+        QUEUE_DEFERRED.labels(queue).set(await redis.zcount(queue, f"({loop_now_ms}", "+inf"))
         oldest = await redis.zrange(queue, 0, 0, withscores=True)
         age = max(0.0, (loop_now_ms - oldest[0][1]) / 1000) if oldest else 0.0
         QUEUE_OLDEST_AGE.labels(queue).set(age)

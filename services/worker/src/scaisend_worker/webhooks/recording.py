@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.db import transaction
+from scaisend_core.metrics import WEBHOOK_DELIVERIES
 from scaisend_core.repositories import webhook_deliveries as repo
 from scaisend_core.repositories.webhook_deliveries import AttemptRecord
 from scaisend_worker.webhooks.outcome import DISABLE_AFTER
@@ -43,12 +44,24 @@ async def in_transaction(
     raise AssertionError("unreachable")
 
 
+# A pending delivery after an attempt is one that will be tried again.
+_OUTCOME_LABELS = {"pending": "retrying"}
+
+
 async def record_outcome(
-    runtime: WebhookRuntime, lane: Lane, records: Sequence[AttemptRecord], ok: bool | None
+    runtime: WebhookRuntime,
+    lane: Lane,
+    records: Sequence[AttemptRecord],
+    ok: bool | None,
+    *,
+    kind: str,
 ) -> None:
     """Persist an attempt's records; `ok` is the request's result, None when no request was
-    made (nothing to count). Returns once they are committed."""
+    made (nothing to count). Returns once they are committed. `kind` (scaisend or sendgrid)
+    labels the per-delivery outcome counter that the webhook alerts read."""
     await lane.outcomes.write(list(records), ok)
+    for record in records:
+        WEBHOOK_DELIVERIES.labels(kind, _OUTCOME_LABELS.get(record.status, record.status)).inc()
 
 
 @dataclass(slots=True)

@@ -57,7 +57,7 @@ async def deliver(
 ) -> None:
     if event is None:
         record = undeliverable(delivery, "the event no longer exists", runtime.clock())
-        await record_outcome(runtime, lane, [record], None)
+        await record_outcome(runtime, lane, [record], None, kind="scaisend")
         return
     body = scaisend_body(envelope_for(event))
     headers = {"Content-Type": JSON, "User-Agent": SCAISEND_USER_AGENT}
@@ -66,4 +66,4 @@ async def deliver(
         headers |= standard_headers(target.signing_secret, event.id, timestamp, body)
     result = await runtime.sender.post(target.url, body, headers, target.oauth)
     record = after_attempt(delivery, result, runtime.clock())
-    await record_outcome(runtime, lane, [record], result.ok)
+    await record_outcome(runtime, lane, [record], result.ok, kind="scaisend")

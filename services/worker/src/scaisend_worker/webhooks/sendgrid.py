@@ -84,7 +84,7 @@ async def post_batch(
         now = runtime.clock()
         records += [after_attempt(d, result, now, batch_id) for d, _ in batch]
         ok = result.ok
-    await record_outcome(runtime, lane, records, ok)
+    await record_outcome(runtime, lane, records, ok, kind="sendgrid")
 
 
 def _render(claim: Claim) -> tuple[list[tuple[WebhookDelivery, bytes]], list[WebhookDelivery]]:

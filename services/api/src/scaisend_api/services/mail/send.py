@@ -29,6 +29,7 @@ from scaisend_core.errors import (
     SenderDomainNotVerified,
     ValidationFailed,
 )
+from scaisend_core.metrics import SENDS_ACCEPTED
 from scaisend_core.models import utcnow
 from scaisend_core.repositories import mail as repo
 from scaisend_core.repositories.idempotency import DuplicateKey
@@ -141,6 +142,8 @@ async def persist(uow: UnitOfWork, state: AppState, send: Send, rows: Rows) -> S
     for job in rows.jobs:
         uow.enqueue(job)
     await commit_then_enqueue(uow, state)
+    for message in rows.messages:
+        SENDS_ACCEPTED.labels("sandbox" if message["status"] == "sandbox" else "live").inc()
     return response
 
 
