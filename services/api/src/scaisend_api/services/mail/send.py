@@ -62,7 +62,7 @@ async def send_mail(uow: UnitOfWork, state: AppState, send: Send) -> StoredRespo
     mail = await validate(uow.session, tenant_id, parse_json(send.raw), send.now)
     authorize_schedule(send.principal, mail, send.now)
     sandbox = send.principal.forces_sandbox or mail.sandbox_mode
-    if not sandbox:
+    if not sandbox and needs_verified_sender(state):
         await check_sender_domains(uow.session, tenant_id, mail)
     rows = build_rows(mail, _context(state, send.principal, sandbox, send.now))
     await store_attachments(state.storage, tenant_id, mail.attachments)
@@ -109,6 +109,13 @@ def authorize_schedule(principal: Principal, mail: MailRequest, now: datetime) -
         raise PermissionDenied("Missing required scope: mail.schedule", field="send_at")
     if mail.batch_id:
         raise PermissionDenied("Missing required scope: mail.schedule", field="batch_id")
+
+
+def needs_verified_sender(state: AppState) -> bool:
+    """Capture mode (`scaisend up`) writes every message to the local outbox, so any From
+    domain is accepted there and SMTP signs it with a key made on first use; `mx` and
+    `smarthost` put mail on the internet, where only verified domains may send."""
+    return state.settings.smtp_delivery != "capture"
 
 
 async def check_sender_domains(session: AsyncSession, tenant_id: str, mail: MailRequest) -> None:
