@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -103,6 +104,8 @@ class PrivateRedis:
     def __init__(self, data: DataDir) -> None:
         self._dir = data.redis_dir
         self._process: asyncio.subprocess.Process | None = None
+        self._relay: asyncio.Task[None] | None = None
+        self._output: deque[str] = deque(maxlen=10)  # Redis's last lines, for a startup error
         self._socket_dir: str | None = None
 
     @property
@@ -120,19 +123,30 @@ class PrivateRedis:
         self._dir.mkdir(parents=True, exist_ok=True)
         if len(str(self._dir / "redis.sock")) > 100:  # AF_UNIX paths are limited to ~107 bytes
             self._socket_dir = tempfile.mkdtemp(prefix="scaisend-redis-")
+        # `--save 60 1` as separate words: Redis 6.2 reads a quoted "60 1" as no save points.
         args = ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                "--dir", str(self._dir), "--dbfilename", "redis.rdb", "--save", "60 1",
+                "--dir", str(self._dir), "--dbfilename", "redis.rdb", "--save", "60", "1",
                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
         self._process = await asyncio.create_subprocess_exec(
-            __redis_executable__, *args, stdout=asyncio.subprocess.DEVNULL
+            __redis_executable__,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C reaches only us, and we stop Redis after the
+            # services drained (they still need it to finish their jobs).
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
+        assert self._process.stdout is not None
+        self._relay = asyncio.create_task(_relay_output(self._process.stdout, self._output))
         for _ in range(100):
             if self.socket.exists():
                 return
             if self._process.returncode is not None:
                 break
             await asyncio.sleep(0.05)
-        raise RuntimeError(f"the private Redis did not start (socket {self.socket})")
+        said = " / ".join(self._output) or "no output"
+        raise RuntimeError(f"the private Redis did not start (socket {self.socket}): {said}")
 
     async def stop(self) -> None:
         if self._process and self._process.returncode is None:
@@ -141,8 +155,33 @@ class PrivateRedis:
                 await asyncio.wait_for(self._process.wait(), 10)
             if self._process.returncode is None:
                 self._process.kill()
+                await self._process.wait()
+        if self._relay is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relay, 1)
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """Runs in the Redis child before exec: should `scaisend up` be killed outright (SIGKILL),
+    Linux sends Redis SIGTERM rather than leaving it orphaned. Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+async def _relay_output(stream: asyncio.StreamReader, tail: deque[str]) -> None:
+    """Redis's own lines at DEBUG, prefixed `redis` like the services (its routine startup
+    warnings are noise); the last few are kept for the error if it fails to start."""
+    current_service.set("redis")
+    redis_log = logging.getLogger("redis-server")
+    async for line in stream:
+        if text := line.decode(errors="replace").rstrip():
+            tail.append(text)
+            redis_log.debug("%s", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +261,23 @@ class ServicePrefix(logging.Filter):
         return True
 
 
+class QuietCron(logging.Filter):
+    """arq logs every cron run at INFO, and some crons run every second: keep those lines out
+    unless LOG_LEVEL=DEBUG, so the lines about messages stay readable."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "arq.worker"
+            and record.levelno == logging.INFO
+            and "cron:" in record.getMessage()
+        )
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ServicePrefix())
+    if level.upper() != "DEBUG":
+        handler.addFilter(QuietCron())
     handler.setFormatter(logging.Formatter("%(service)-6s | %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -246,18 +299,27 @@ async def supervise(runners: dict[str, Runner], stop: asyncio.Event) -> int:
         context.run(current_service.set, name)
         tasks[asyncio.create_task(runner(stop), name=name, context=context)] = name
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if not stop.is_set() or (t.done() and t.exception())]
-    for task in failed:
-        error = task.exception()
-        reason = f"{type(error).__name__}: {error}" if error else "it exited"
-        log.error("service %s stopped unexpectedly (%s); stopping everything", tasks[task], reason)
+    crashed = [t for t in done if not stop.is_set()]
+    for task in crashed:
+        log.error("service %s stopped unexpectedly (%s); stopping everything",
+                  tasks[task], _reason(task))  # fmt: skip
+    if not crashed:
+        log.info("stopping: draining in-flight jobs (up to %.0fs)", DRAIN_TIMEOUT)
     stop.set()
     _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT)
     for task in pending:
         log.warning("service %s did not drain in %.0fs; cancelling", tasks[task], DRAIN_TIMEOUT)
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    return 1 if failed else 0
+    late = [t for t in tasks if t not in crashed and not t.cancelled() and t.exception()]
+    for task in late:
+        log.error("service %s failed while stopping (%s)", tasks[task], _reason(task))
+    return 1 if crashed or late else 0
+
+
+def _reason(task: asyncio.Task[None]) -> str:
+    error = None if task.cancelled() else task.exception()
+    return f"{type(error).__name__}: {error}" if error else "it exited on its own"
 
 
 async def run_up(data_dir: Path, port: int) -> int:
@@ -270,19 +332,23 @@ async def run_up(data_dir: Path, port: int) -> int:
     if not runners:
         log.error("no service wheels are installed (scaisend-api, -worker, -smtp)")
         return 2
+    stop = asyncio.Event()  # handlers first: a signal during startup still stops Redis
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     private_redis = None if "REDIS_URL" in os.environ else PrivateRedis(data)
-    if private_redis is not None:
-        await private_redis.start()
-        os.environ["REDIS_URL"] = private_redis.url
     try:
+        if private_redis is not None:
+            await private_redis.start()
+            os.environ["REDIS_URL"] = private_redis.url
         first = await prepare_database(os.environ, data)
+        if stop.is_set():
+            return 0
         sys.stdout.write(banner(os.environ, data, first))
         sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await supervise(runners, stop)
+        code = await supervise(runners, stop)
+        log.info("stopped%s", "" if code == 0 else " after a failure (see the errors above)")
+        return code
     finally:
         if private_redis is not None:
             await private_redis.stop()

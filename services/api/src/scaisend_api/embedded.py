@@ -21,6 +21,19 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+async def _serve(server: uvicorn.Server) -> None:
+    """uvicorn calls sys.exit when it cannot bind or start the app; inside `scaisend up` that
+    must be this service's error (the supervisor then stops the others and Redis cleanly),
+    not a SystemExit that tears the event loop down mid-flight."""
+    try:
+        await server.serve()
+    except SystemExit as exited:
+        where = f"{server.config.host}:{server.config.port}"
+        raise RuntimeError(
+            f"the API could not start on {where} (uvicorn exit {exited.code}; see above)"
+        ) from None
+
+
 async def run(stop: asyncio.Event) -> None:
     settings = load_settings(ApiSettings)
     config = uvicorn.Config(
@@ -33,7 +46,7 @@ async def run(stop: asyncio.Event) -> None:
         log_config=None,  # keep `scaisend up`'s prefixed handler
     )
     server = _QuietServer(config)
-    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    serving = asyncio.create_task(_serve(server), name="uvicorn")
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if serving in done:
