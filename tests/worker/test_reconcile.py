@@ -1,11 +1,14 @@
 """The reconciler rebuilds Redis from MySQL: after FLUSHDB every accepted message still reaches
-the smtp:deliver queue; jobs still in Redis are not duplicated; fresh messages are left alone."""
+the smtp:deliver queue, and a message waiting for an SMTP retry gets its retry job back at its
+retry time; jobs still in Redis (or an attempt still running) are not duplicated; fresh messages
+are left alone."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from arq.connections import ArqRedis
+from arq.utils import to_unix_ms
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import MessageStatus, Tenant, utcnow
@@ -104,3 +107,73 @@ async def test_future_scheduled_sends_are_not_reconciled_early(
     sweep = await reconcile(worker, now=later)
 
     assert sweep.queued == 0
+
+
+async def _sending(
+    sessions: SessionFactory, message_id: str, attempts: int, next_at: datetime | None
+) -> None:
+    """The row the SMTP service leaves after attempt `attempts - 1` deferred a recipient."""
+    async with sessions() as session:
+        await transition(
+            session, message_id, [MessageStatus.QUEUED], MessageStatus.SENDING,
+            mime_key="mime/x.eml", attempts=attempts, next_attempt_at=next_at,
+        )  # fmt: skip
+        await session.commit()
+
+
+async def test_a_sending_message_whose_retry_job_was_lost_gets_it_back_at_its_retry_time(
+    worker: WorkerContext,
+    message_factory: MessageFactory,
+    tenant: Tenant,
+    sessions: SessionFactory,
+    redis: ArqRedis,
+) -> None:
+    now = after_grace(worker)
+    retry_at = now + timedelta(seconds=60)
+    deferred, overdue = await message_factory(tenant), await message_factory(tenant)
+    await _sending(sessions, deferred.id, 2, retry_at)
+    await _sending(sessions, overdue.id, 1, now - timedelta(minutes=10))
+    await redis.flushdb()
+
+    sweep = await reconcile(worker, now=now)
+
+    assert (sweep.sending, sweep.enqueued) == (2, 2)
+    retry_id, overdue_id = f"deliver_message:{deferred.id}:2", f"deliver_message:{overdue.id}:1"
+    assert set(await queued(redis, SMTP_DELIVER)) == {retry_id, overdue_id}
+    assert await redis.zscore(SMTP_DELIVER, retry_id) == to_unix_ms(retry_at)  # as arq rounds
+    assert (await redis.zscore(SMTP_DELIVER, overdue_id) or 0) <= utcnow().timestamp() * 1000
+    assert (await reconcile(worker, now=now)).enqueued == 0  # the jobs exist now
+
+
+async def test_a_sending_message_whose_attempt_is_still_running_is_left_alone(
+    worker: WorkerContext,
+    message_factory: MessageFactory,
+    tenant: Tenant,
+    sessions: SessionFactory,
+    redis: ArqRedis,
+) -> None:
+    made = await message_factory(tenant)
+    await _sending(sessions, made.id, 3, None)  # attempt 2 claimed it and is talking SMTP
+    await redis.set(f"arq:in-progress:deliver_message:{made.id}:2", b"1")
+
+    sweep = await reconcile(worker, now=after_grace(worker))
+
+    assert (sweep.sending, sweep.enqueued) == (1, 0)
+    assert await queued(redis, SMTP_DELIVER) == []
+
+
+async def test_a_retry_hours_away_is_not_swept_yet(
+    worker: WorkerContext,
+    message_factory: MessageFactory,
+    tenant: Tenant,
+    sessions: SessionFactory,
+    redis: ArqRedis,
+) -> None:
+    now = after_grace(worker)
+    made = await message_factory(tenant)
+    await _sending(sessions, made.id, 1, now + timedelta(hours=4))
+
+    sweep = await reconcile(worker, now=now)
+
+    assert sweep.sending == 0
+    assert await queued(redis, SMTP_DELIVER) == []

@@ -169,6 +169,28 @@ async def stale(
     return [(i, a) for i, a in (await session.exec(statement)).all()]
 
 
+async def stale_sending(
+    session: AsyncSession, cutoff: datetime, due_by: datetime, limit: int
+) -> list[tuple[str, int, datetime | None]]:
+    """(id, attempts, next_attempt_at) of `sending` messages untouched since `cutoff` whose next
+    attempt is due by `due_by` (or unknown): the retry job that should exist for each. Messages
+    waiting hours for a retry are not swept every minute, only as their time comes."""
+    statement = (
+        select(EmailMessage.id, EmailMessage.attempts, EmailMessage.next_attempt_at)
+        .where(
+            col(EmailMessage.status) == MessageStatus.SENDING.value,
+            col(EmailMessage.updated_at) < cutoff,
+            or_(
+                col(EmailMessage.next_attempt_at).is_(None),
+                col(EmailMessage.next_attempt_at) <= due_by,
+            ),
+        )
+        .order_by(col(EmailMessage.next_attempt_at))
+        .limit(limit)
+    )
+    return [(i, a, at) for i, a, at in (await session.exec(statement)).all()]
+
+
 async def requeue_processing(session: AsyncSession, message_ids: Sequence[str]) -> None:
     """A worker died after committing `processing`: hand the message back to the queue."""
     if message_ids:

@@ -24,7 +24,7 @@ async def reconcile_messages(ctx: dict[str, Any]) -> str:
     sweep = await reconcile(from_ctx(ctx))
     return (
         f"queued={sweep.queued} processing={sweep.processing} rendered={sweep.rendered} "
-        f"re-enqueued={sweep.enqueued}"
+        f"sending={sweep.sending} re-enqueued={sweep.enqueued}"
     )
 
 
