@@ -28,6 +28,45 @@ def test_classification_follows_code_then_text(
     assert (result.bounce_type, result.status) == (bounce_type, status)
 
 
+def test_office365_access_denied_for_an_unknown_recipient_is_a_hard_bounce() -> None:
+    # Exchange Online's directory-based edge blocking refuses an address its tenant does not
+    # have with 5.4.1 (a routing code) and "Access denied" (policy words): the address is bad.
+    reply = (
+        "5.4.1 Recipient address rejected: Access denied. AS(201806281) "
+        "[BN1NAM02FT022.eop-nam02.prod.protection.outlook.com]"
+    )
+    result = classify(550, reply)
+    assert (result.bounce_type, result.status) == ("hard", "5.4.1")
+    assert result.classification == "Invalid Address"
+
+
+@pytest.mark.parametrize(
+    ("text", "bounce_type"),
+    [
+        ("5.4.4 Unable to route: no mail hosts for domain", "hard"),
+        ("5.4.6 Routing loop detected", "hard"),
+        ("5.4.7 Delivery time expired", "soft"),
+        ("4.4.1 No answer from host", "soft"),
+    ],
+)
+def test_network_and_routing_failures_are_technical(text: str, bounce_type: str) -> None:
+    result = classify(554, text)
+    assert (result.bounce_type, result.classification) == (bounce_type, "Technical")
+
+
+@pytest.mark.parametrize(
+    ("text", "classification"),
+    [
+        ("5.1.1 User unknown", "Invalid Address"),
+        ("5.2.2 Mailbox full", "Mailbox Unavailable"),
+        ("5.7.1 Message rejected as spam", "Content"),
+        ("5.7.1 Client host blocked using zen.spamhaus.org", "Reputation"),
+    ],
+)
+def test_sendgrid_bounce_classification(text: str, classification: str) -> None:
+    assert classify(550, text).classification == classification
+
+
 def test_explicit_enhanced_code_wins_over_text() -> None:
     assert classify(550, "blocked for spam", enhanced="5.1.1").bounce_type == "hard"
 

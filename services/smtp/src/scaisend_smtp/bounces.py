@@ -38,6 +38,9 @@ _SOFT_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+# Whole words: "spamhaus" (a blocklist, i.e. reputation) is not "spam" (content).
+_CONTENT_WORDS = re.compile(r"\bcontent\b|\bspam\b|\bvirus|malware|phish", re.IGNORECASE)
+
 # SendGrid's bounce_classification vocabulary, for the Event Webhook.
 CLASSIFICATION = {
     "hard": "Invalid Address",
@@ -62,8 +65,18 @@ def classify(reply_code: int | None, text: str, enhanced: str | None = None) -> 
     """Classify a permanent failure (5xx reply or DSN `failed`)."""
     status = enhanced or enhanced_status(text) or f"{(reply_code or 550) // 100}.0.0"
     subject_detail = status.split(".", 1)[1] if "." in status else ""
+    if _is_misused_routing_code(subject_detail, text):
+        return Classification("hard", status, CLASSIFICATION["hard"])
     bounce_type = _by_code(subject_detail) or _by_text(text) or "hard"
     return Classification(bounce_type, status, _classification(bounce_type, subject_detail, text))
+
+
+def _is_misused_routing_code(subject_detail: str, text: str) -> bool:
+    """X.4.Y says the network or routing failed, yet Exchange Online's directory-based edge
+    blocking answers "550 5.4.1 Recipient address rejected: Access denied" for an address its
+    tenant does not have. When a routing code comes with words naming the recipient as
+    unknown, the words are right and the address is bad."""
+    return subject_detail.startswith("4.") and _HARD_WORDS.search(text) is not None
 
 
 def _by_code(subject_detail: str) -> BounceType | None:
@@ -87,8 +100,10 @@ def _by_text(text: str) -> BounceType | None:
 
 
 def _classification(bounce_type: BounceType, subject_detail: str, text: str) -> str:
-    if bounce_type == "block" and re.search(r"content|spam|virus", text, re.IGNORECASE):
+    """SendGrid's bounce_classification: a block is about our content or our reputation, a
+    network or routing failure (X.4.Y: no answer, loop, expiry) is technical."""
+    if bounce_type == "block" and _CONTENT_WORDS.search(text):
         return "Content"
-    if subject_detail.startswith("4.") or subject_detail in {"4.1", "4.2"}:
+    if subject_detail.startswith("4."):
         return "Technical"
     return CLASSIFICATION[bounce_type]
