@@ -44,6 +44,23 @@ async def test_missing_object_raises_object_not_found(storage: Storage) -> None:
         _ = [chunk async for chunk in storage.stream("nope/missing")]
 
 
+async def test_keys_lists_a_prefix_in_order_up_to_a_limit(storage: Storage) -> None:
+    for key in ("inbound/pending/2026-11-29/b.eml", "inbound/pending/2026-11-28/a.eml",
+                "inbound/pending/2026-11-29/c.eml", "inbound/2026-11-29/b.eml", "other/x"):  # fmt: skip
+        await storage.put(key, b"x")
+    assert await storage.keys("inbound/pending/") == [
+        "inbound/pending/2026-11-28/a.eml",
+        "inbound/pending/2026-11-29/b.eml",
+        "inbound/pending/2026-11-29/c.eml",
+    ]
+    assert await storage.keys("inbound/pending/2026-11-29/", limit=1) == [
+        "inbound/pending/2026-11-29/b.eml"
+    ]
+    await storage.delete("inbound/pending/2026-11-28/a.eml")
+    assert len(await storage.keys("inbound/")) == 3
+    assert await storage.keys("nothing/here/") == []
+
+
 async def test_local_storage_refuses_keys_outside_its_root(local_storage: Storage) -> None:
     with pytest.raises(StorageError):
         await local_storage.put("../escape", b"x")

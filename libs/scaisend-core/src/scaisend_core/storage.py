@@ -27,6 +27,7 @@ class Storage(Protocol):
     def stream(self, key: str) -> AsyncIterator[bytes]: ...
     async def delete(self, key: str) -> None: ...
     async def exists(self, key: str) -> bool: ...
+    async def keys(self, prefix: str, limit: int = ...) -> list[str]: ...
 
 
 class LocalStorage:
@@ -81,6 +82,21 @@ class LocalStorage:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
+
+    async def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        """Up to `limit` keys starting with `prefix`, in key order (as S3 lists them)."""
+        return await asyncio.to_thread(self._keys, prefix, limit)
+
+    def _keys(self, prefix: str, limit: int) -> list[str]:
+        # Walk only the directory the prefix names; in-flight ".name.<uuid>.tmp" files are
+        # not objects yet.
+        directory = self._path(prefix.rpartition("/")[0] or ".")
+        found = []
+        for path in directory.rglob("*") if directory.is_dir() else ():
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
+                found.append(key)
+        return sorted(found)[:limit]
 
 
 class S3Storage:
@@ -166,6 +182,24 @@ class S3Storage:
                 return False
             raise StorageError(f"S3 head {key}: {exc}") from exc
         return True
+
+    async def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        """Up to `limit` keys starting with `prefix`, in key order."""
+        found: list[str] = []
+        token: dict[str, str] = {}
+        try:
+            while len(found) < limit:
+                page = await self._client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=prefix, MaxKeys=min(1000, limit - len(found)),
+                    **token,
+                )  # fmt: skip
+                found += [item["Key"] for item in page.get("Contents", [])]
+                if not page.get("IsTruncated"):
+                    break
+                token = {"ContinuationToken": page["NextContinuationToken"]}
+        except ClientError as exc:
+            raise StorageError(f"S3 list {prefix}: {exc}") from exc
+        return found[:limit]
 
 
 async def _rechunk(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:

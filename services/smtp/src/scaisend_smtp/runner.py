@@ -2,7 +2,8 @@
 side (listener and `smtp:inbound` worker), plus /metrics and /health on METRICS_PORT.
 
 Inbound contract (scaisend_smtp.inbound, optional at import time):
-- `inbound.INBOUND_FUNCTIONS`: arq functions for `smtp:inbound`. Their ctx holds `settings`
+- `inbound.INBOUND_FUNCTIONS` and `inbound.inbound_crons()`: arq functions and crons for
+  `smtp:inbound`. Their ctx holds `settings`
   (SmtpSettings), `sessions`, `storage`, `secrets`, `verp`, `jobs_redis` (the ArqRedis pool)
   and arq's own `redis`.
 - `inbound.server.run_inbound(settings, stop)`: serves until `stop` is set."""
@@ -17,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
+from arq.cron import CronJob
 from arq.worker import Function, Worker
 
 from scaisend_core.metrics import metrics_server, sample_queues
@@ -38,6 +40,15 @@ def inbound_functions() -> list[Function] | None:
         return None
     functions: list[Function] | None = getattr(module, "INBOUND_FUNCTIONS", None)
     return functions
+
+
+def inbound_crons() -> list[CronJob]:
+    try:
+        module = importlib.import_module("scaisend_smtp.inbound")
+    except ImportError:
+        return []
+    make: Callable[[], list[CronJob]] | None = getattr(module, "inbound_crons", None)
+    return make() if make is not None else []
 
 
 def inbound_server() -> InboundServer | None:
@@ -82,7 +93,8 @@ def _inbound_parts(
     functions = inbound_functions()
     if functions:
         worker = Worker(
-            functions=functions, queue_name=SMTP_INBOUND, redis_pool=out.redis,
+            functions=functions, cron_jobs=inbound_crons(), queue_name=SMTP_INBOUND,
+            redis_pool=out.redis,
             ctx=inbound_context(out), burst=burst, handle_signals=False,
             poll_delay=settings.smtp_poll_delay, keep_result=KEEP_RESULT, log_results=False,
         )  # fmt: skip

@@ -1,15 +1,20 @@
 """The `process_inbound` job on `smtp:inbound`: load what the listener stored, parse it,
 correlate it with our message, apply it, and account for it. Every message ends counted in
 `scaisend_inbound_messages_total{kind, outcome}` and logged; what could not be used is marked
-unmatched next to the raw bytes, which are never deleted. Only infrastructure failures retry."""
+unmatched next to the raw bytes, which are never deleted. Only infrastructure failures retry.
+
+Once a message has an outcome its pending mark is cleared; the `sweep_inbound` cron re-queues
+messages whose mark outlived STRANDED_AFTER (their job was lost with Redis, or gave up)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.cron import CronJob, cron
 from arq.worker import Retry, Worker, func
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -18,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scaisend_core.db import SessionFactory, transaction
 from scaisend_core.errors import ObjectNotFound, StorageError
 from scaisend_core.metrics import INBOUND_MESSAGES
+from scaisend_core.models import utcnow
 from scaisend_core.queue import JobBuffer, ProcessInbound
 from scaisend_core.queue.connection import arq_redis_settings
 from scaisend_core.queue.contracts import SMTP_INBOUND
@@ -32,6 +38,9 @@ from scaisend_smtp.inbound.reports import FeedbackReport, Report, Unrecognised, 
 MAX_TRIES = 12
 MAX_RETRY_DELAY = 1800
 CONCURRENCY = 10
+# A pending mark this old has no live job: the listener queues one within milliseconds, and a
+# job that is queued, running or retrying keeps its id, so re-queueing it is a no-op anyway.
+STRANDED_AFTER = timedelta(minutes=10)
 # Infrastructure that may come back; anything else is a bug or bad input and is not retried.
 _TRANSIENT = (StorageError, OperationalError, InterfaceError, RedisError, OSError, TimeoutError)
 log = logging.getLogger(__name__)
@@ -76,6 +85,7 @@ async def process(context: InboundContext, storage_key: str) -> str:
     except ObjectNotFound:
         log.error("inbound %s: stored message is missing; nothing to process", storage_key)
         INBOUND_MESSAGES.labels("unknown", "missing").inc()
+        await store.settle(context.storage, storage_key)
         return "missing"
     report = parse_report(raw)
     try:
@@ -85,8 +95,22 @@ async def process(context: InboundContext, storage_key: str) -> str:
     except Exception as exc:  # a bug must not lose the message: keep it, count it, say why
         log.exception("inbound %s: processing failed", storage_key)
         applied = Applied("unmatched", (f"processing error: {type(exc).__name__}: {exc}",))
-        return await _account(context, storage_key, report, applied, error=True)
-    return await _account(context, storage_key, report, applied)
+        outcome = await _account(context, storage_key, report, applied, error=True)
+    else:
+        outcome = await _account(context, storage_key, report, applied)
+    await store.settle(context.storage, storage_key)
+    return outcome
+
+
+async def sweep_inbound(ctx: dict[str, Any]) -> int:
+    """Cron: re-queue stored messages whose processing job is gone (store.requeue_stranded)."""
+    context = InboundContext.of(ctx)
+    queued = await store.requeue_stranded(
+        context.storage, context.redis, older_than=STRANDED_AFTER, now=utcnow()
+    )
+    if queued:
+        log.warning("re-queued %d stored inbound messages whose jobs were lost", queued)
+    return queued
 
 
 async def _apply(
@@ -152,6 +176,15 @@ async def _account(
 INBOUND_FUNCTIONS = [func(process_inbound, name=ProcessInbound.job_name, max_tries=MAX_TRIES)]
 
 
+def inbound_crons() -> list[CronJob]:
+    """Every five minutes on one replica (arq cron ids are unique per run time), and at
+    startup. New objects per worker: a CronJob keeps its schedule state."""
+    return [
+        cron(sweep_inbound, minute=set(range(0, 60, 5)), second=20, run_at_startup=True,
+             keep_result=0, timeout=300),
+    ]  # fmt: skip
+
+
 def inbound_worker(
     context: InboundContext,
     *,
@@ -163,6 +196,7 @@ def inbound_worker(
     redis_pool); `scaisend smtp` runs INBOUND_FUNCTIONS in its runner's worker instead."""
     return Worker(
         functions=INBOUND_FUNCTIONS,
+        cron_jobs=inbound_crons(),
         queue_name=SMTP_INBOUND,
         redis_settings=arq_redis_settings(redis_url) if redis_url else None,
         redis_pool=redis_pool,
