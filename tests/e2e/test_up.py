@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCAISEND = Path(sys.executable).parent / "scaisend"
 SENDER = "hello@news.up-e2e.example"
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 40.0
+STOP_TIMEOUT = 60.0
 # What `scaisend up` must not inherit: the embedded defaults are under test, not the suite's
 # MariaDB/Redis. PYTHONDONTWRITEBYTECODE off so the second start reuses the first's bytecode.
 NOT_INHERITED = ("DATABASE_URL", "REDIS_URL", "STORAGE_DIR", "SECRET_KEY", "ENVIRONMENT",

@@ -32,7 +32,9 @@ from scaisend_core.repositories.api_keys import create_api_key
 from scaisend_core.repositories.tenants import create_tenant
 
 EMBEDDED_GROUP = "scaisend.embedded"
-DRAIN_TIMEOUT = 30.0
+# Above the services' own drain windows (WORKER_SHUTDOWN_TIMEOUT, the SMTP runner's 30 s), so a
+# service finishing its jobs in time is never cancelled by the supervisor first.
+DRAIN_TIMEOUT = 45.0
 Runner = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 log = logging.getLogger("scaisend.up")
 current_service: contextvars.ContextVar[str] = contextvars.ContextVar("service", default="up")
