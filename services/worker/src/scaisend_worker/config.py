@@ -27,6 +27,11 @@ class WorkerConfig(CoreSettings):
     reconcile_grace_seconds: int = Field(
         300, ge=1, description="Age after which a message with no job in Redis is re-enqueued."
     )
+    domain_recheck_hours: float = Field(
+        6.0,
+        gt=0,
+        description="Sender domains' DNS records are re-verified this often (worker cron).",
+    )
     schedule_lookahead_seconds: int = Field(
         60, ge=0, description="Scheduled sends due this soon are enqueued to run at send_at."
     )
