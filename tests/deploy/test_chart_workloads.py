@@ -193,3 +193,16 @@ def test_disruption_budget_min_available_wins(production_manifests: Manifests) -
         "minAvailable": 2,
         "selector": pdb["spec"]["selector"],
     }
+
+
+def test_the_worker_pod_outlives_its_own_shutdown(default_manifests: Manifests) -> None:
+    """SIGTERM: jobs in hand get WORKER_SHUTDOWN_TIMEOUT, then webhook requests in flight are
+    drained; Kubernetes must not SIGKILL the pod before both are over (plus a margin to close
+    the clients), or a job in hand dies mid-step."""
+    from scaisend_worker.config import WorkerConfig
+    from scaisend_worker.webhooks.runtime import WebhookOptions
+
+    spec = default_manifests.deployment("worker")["spec"]["template"]["spec"]
+    shutdown = WorkerConfig.model_fields["worker_shutdown_timeout"].default
+    needed = shutdown + WebhookOptions().drain_timeout + 15
+    assert spec["terminationGracePeriodSeconds"] >= needed
