@@ -124,3 +124,44 @@ async def test_the_private_redis_serves_on_its_socket_and_saves_on_stop(tmp_path
         await client.aclose()
     finally:
         await again.stop()
+
+
+async def test_redis_dying_under_the_services_stops_everything_naming_redis(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = PrivateRedis(DataDir(tmp_path))
+    await server.start()
+    stopped: list[str] = []
+
+    async def service(stop: asyncio.Event) -> None:
+        await stop.wait()
+        stopped.append("service")
+
+    async def kill_redis() -> None:
+        await asyncio.sleep(0.05)
+        process = server._process
+        assert process is not None
+        process.kill()
+
+    try:
+        killer = asyncio.create_task(kill_redis())
+        code = await supervise({"worker": service, "redis": server.watch}, asyncio.Event())
+        await killer
+    finally:
+        await server.stop()
+    assert code == 1
+    assert stopped == ["service"]
+    assert "service redis stopped unexpectedly (RuntimeError: the private Redis exited" in (
+        caplog.text
+    )
+
+
+async def test_the_redis_watch_ends_quietly_on_stop(tmp_path: Path) -> None:
+    server = PrivateRedis(DataDir(tmp_path))
+    await server.start()
+    stop = asyncio.Event()
+    try:
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        assert await supervise({"redis": server.watch}, stop) == 0
+    finally:
+        await server.stop()

@@ -150,6 +150,21 @@ class PrivateRedis:
         said = " / ".join(self._output) or "no output"
         raise RuntimeError(f"the private Redis did not start (socket {self.socket}): {said}")
 
+    async def watch(self, stop: asyncio.Event) -> None:
+        """A supervised pseudo-service: Redis exiting before `stop` is a crash that names
+        Redis, rather than three services failing on a refused socket."""
+        assert self._process is not None
+        exited = asyncio.create_task(self._process.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not exited.done():
+            exited.cancel()
+            return
+        raise RuntimeError(
+            f"the private Redis exited (code {exited.result()}); LOG_LEVEL=DEBUG shows its output"
+        )
+
     async def stop(self) -> None:
         if self._process and self._process.returncode is None:
             self._process.terminate()  # redis saves on SIGTERM when `save` is configured
@@ -348,7 +363,8 @@ async def run_up(data_dir: Path, port: int) -> int:
             return 0
         sys.stdout.write(banner(os.environ, data, first))
         sys.stdout.flush()
-        code = await supervise(runners, stop)
+        watched = {"redis": private_redis.watch} if private_redis is not None else {}
+        code = await supervise({**runners, **watched}, stop)
         log.info("stopped%s", "" if code == 0 else " after a failure (see the errors above)")
         return code
     finally:
