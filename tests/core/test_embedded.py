@@ -165,3 +165,19 @@ async def test_the_redis_watch_ends_quietly_on_stop(tmp_path: Path) -> None:
         assert await supervise({"redis": server.watch}, stop) == 0
     finally:
         await server.stop()
+
+
+async def test_a_socket_file_left_by_a_killed_run_is_not_taken_for_a_ready_redis(
+    tmp_path: Path,
+) -> None:
+    data = DataDir(tmp_path)
+    data.redis_dir.mkdir(parents=True)
+    (data.redis_dir / "redis.sock").write_text("stale")
+    server = PrivateRedis(data)
+    await server.start()
+    try:
+        client = aioredis.from_url(server.url)
+        assert await client.ping()
+        await client.aclose()
+    finally:
+        await server.stop()

