@@ -181,3 +181,25 @@ async def test_a_socket_file_left_by_a_killed_run_is_not_taken_for_a_ready_redis
         await client.aclose()
     finally:
         await server.stop()
+
+
+async def test_cancelling_the_supervisor_cancels_every_service() -> None:
+    stop = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def slow_drain(stop: asyncio.Event) -> None:
+        try:
+            await stop.wait()
+            await asyncio.sleep(60)  # a drain nobody wants to wait for
+        except asyncio.CancelledError:
+            cancelled.append("worker")
+            raise
+
+    supervisor = asyncio.create_task(supervise({"worker": slow_drain}, stop))
+    await asyncio.sleep(0.02)
+    stop.set()  # first signal
+    await asyncio.sleep(0.02)
+    supervisor.cancel()  # second signal
+    with pytest.raises(asyncio.CancelledError):
+        await supervisor
+    assert cancelled == ["worker"]

@@ -328,12 +328,23 @@ def discover_runners() -> dict[str, Runner]:
 
 
 async def supervise(runners: dict[str, Runner], stop: asyncio.Event) -> int:
-    """Run every service until `stop` is set; a service ending on its own stops the rest."""
+    """Run every service until `stop` is set; a service ending on its own stops the rest.
+    Cancelling the supervisor (a second Ctrl-C) cancels every service at once."""
     tasks: dict[asyncio.Task[None], str] = {}
     for name, runner in runners.items():
         context = contextvars.copy_context()
         context.run(current_service.set, name)
         tasks[asyncio.create_task(runner(stop), name=name, context=context)] = name
+    try:
+        return await _wait_then_drain(tasks, stop)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _wait_then_drain(tasks: dict[asyncio.Task[None], str], stop: asyncio.Event) -> int:
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     crashed = [t for t in done if not stop.is_set()]
     for task in crashed:
@@ -369,9 +380,7 @@ async def run_up(data_dir: Path, port: int) -> int:
         log.error("no service wheels are installed (scaisend-api, -worker, -smtp)")
         return 2
     stop = asyncio.Event()  # handlers first: a signal during startup still stops Redis
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    _handle_signals(stop)
     private_redis = None if "REDIS_URL" in os.environ else PrivateRedis(data)
     try:
         if private_redis is not None:
@@ -386,6 +395,25 @@ async def run_up(data_dir: Path, port: int) -> int:
         code = await supervise({**runners, **watched}, stop)
         log.info("stopped%s", "" if code == 0 else " after a failure (see the errors above)")
         return code
+    except asyncio.CancelledError:
+        log.warning("stopped without waiting: jobs that were in hand run again later")
+        return 130
     finally:
         if private_redis is not None:
             await private_redis.stop()
+
+
+def _handle_signals(stop: asyncio.Event) -> None:
+    """The first SIGINT/SIGTERM drains and stops; a second one cancels everything now, for an
+    operator who will not wait (messages in flight keep their state and are picked up again)."""
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and main is not None:
+            log.warning("second signal: cancelling the services now")
+            main.cancel()
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
