@@ -15,7 +15,11 @@ SWEEP_LIMIT = 200  # a tick's work; the rest are the oldest next tick
 
 
 async def recheck(app: WorkerContext, now: datetime | None = None) -> int:
-    """One sweep; returns how many domains were checked."""
+    """One sweep; returns how many domains were checked. None in capture mode (`scaisend up`):
+    nothing leaves the machine there, DNS queries included, and no delivery depends on the
+    records; the sweep resumes once SMTP_DELIVERY is mx or smarthost."""
+    if app.settings.smtp_delivery == "capture":
+        return 0
     async with open_resolver(app.settings) as resolver:
         return await recheck_domains(
             app.sessions,
