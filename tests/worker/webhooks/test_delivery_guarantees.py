@@ -4,6 +4,7 @@ or Redis is wiped, and the SSRF guard refuses private targets at delivery time."
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from arq.connections import ArqRedis
@@ -12,7 +13,7 @@ from arq.worker import Worker
 from scaisend_core.config import CoreSettings
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
-from scaisend_core.models import Tenant
+from scaisend_core.models import Tenant, WebhookDelivery
 from scaisend_core.queue.contracts import WEBHOOK_DELIVER
 from scaisend_worker.webhooks.jobs import WEBHOOK_FUNCTIONS, deliver_webhook, wake_due_webhooks
 from scaisend_worker.webhooks.runtime import WebhookRuntime, close_webhook_runtime
@@ -166,3 +167,38 @@ async def test_jobs_of_a_worker_without_a_runtime_share_one_lane_per_endpoint(
         assert len(http_receiver.on("/dead")) == 10
     finally:
         await close_webhook_runtime({**ctx, "redis": redis}, drain=False)
+
+
+def due_in(row: WebhookDelivery, now: datetime) -> float:
+    assert row.next_attempt_at is not None
+    return (row.next_attempt_at.replace(tzinfo=UTC) - now).total_seconds()
+
+
+async def test_queued_deliveries_are_leased_for_their_wait_and_released_at_shutdown(
+    core_settings: CoreSettings,
+    sessions: SessionFactory,
+    tenant: Tenant,
+    http_receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    """A lane claims more than its free slots (one claim feeds many requests). What waits for a
+    slot is leased long enough to wait behind the requests ahead of it, and a shutdown hands
+    it back at once instead of leaving it leased to a process that is gone."""
+    http_receiver.respond("/slow", Reply(hang=True))
+    endpoint = await add_endpoint(sessions, tenant.id, http_receiver.url("/slow"))
+    await emit(sessions, tenant.id, *[EventType.DELIVERED] * 6)
+    async with webhook_runtime(
+        core_settings, sessions, clock, timeout=30.0, endpoint_concurrency=2, prefetch_rounds=2
+    ) as runtime:
+        started = clock()
+        await wake_due_webhooks({"webhooks": runtime})
+        await http_receiver.wait_for(2, "/slow")
+        assert runtime.lanes.in_flight(endpoint.row.id) == 2
+        rows = await deliveries(sessions)
+        # 6 claimed at once: the last has 5 ahead, 2 rounds of slots, then its own request.
+        assert {round(due_in(r, started)) for r in rows} == {3 * 30 + 30}
+        assert len(http_receiver.on("/slow")) == 2
+    rows = await deliveries(sessions)
+    released = [r for r in rows if due_in(r, clock()) <= 0]
+    assert len(released) == 4  # never started: due again now
+    assert all(r.status == "pending" and r.attempts == 0 for r in rows)

@@ -59,13 +59,16 @@ async def _endpoints(session: AsyncSession, tenant_ids: set[str]) -> list[Webhoo
 async def record_events(
     session: AsyncSession, events: Sequence[NewEvent], jobs: JobBuffer | None = None
 ) -> list[MessageEvent]:
-    """Add event rows plus one pending delivery per subscribed endpoint. ScaiSend endpoints get
-    a delivery job (after commit, through `jobs`); SendGrid endpoints are batched by the worker."""
+    """Add event rows plus one pending delivery per subscribed endpoint. Each ScaiSend endpoint
+    that got deliveries gets one delivery job (after commit, through `jobs`): the job wakes the
+    endpoint's lane, which claims every due delivery, so one job per delivery would only add
+    queue traffic. SendGrid endpoints are batched by the worker's every-second tick."""
     if not events:
         return []
     endpoints = await _endpoints(session, {e.tenant_id for e in events})
     now = utcnow()
     rows = []
+    woken: set[str] = set()
     for new in events:
         row = MessageEvent(
             id=new_id("evt"),
@@ -80,7 +83,7 @@ async def record_events(
         rows.append(row)
         for endpoint in endpoints:
             if endpoint.tenant_id == new.tenant_id and subscribes(endpoint, new.event_type):
-                _add_delivery(session, endpoint, row, now, jobs)
+                _add_delivery(session, endpoint, row, now, jobs, woken)
     await session.flush()
     for row in rows:  # counted at flush: a rolled-back event is rare and retried anyway
         MESSAGE_EVENTS.labels(row.event_type, row.tenant_id).inc()
@@ -93,6 +96,7 @@ def _add_delivery(
     event: MessageEvent,
     now: datetime,
     jobs: JobBuffer | None,
+    woken: set[str],
 ) -> None:
     delivery = WebhookDelivery(
         id=new_id("whd"),
@@ -103,7 +107,8 @@ def _add_delivery(
         next_attempt_at=now,
     )
     session.add(delivery)
-    if jobs is not None and endpoint.kind == EndpointKind.SCAISEND:
+    if jobs is not None and endpoint.kind == EndpointKind.SCAISEND and endpoint.id not in woken:
+        woken.add(endpoint.id)
         jobs.add(DeliverWebhook(delivery_id=delivery.id, endpoint_id=endpoint.id))
 
 

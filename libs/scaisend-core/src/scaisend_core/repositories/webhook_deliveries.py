@@ -8,6 +8,7 @@ can move time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,14 +110,15 @@ async def claim(
     endpoint_id: str,
     *,
     now: datetime,
-    lease_until: datetime,
+    lease_until: datetime | Callable[[int], datetime],
     limit: int,
     claim_id: str,
     with_contexts: bool = False,
 ) -> Claim | None:
     """Lease up to `limit` due deliveries of a deliverable endpoint, oldest first, stamping them
     with `claim_id` (their batch id); None when the endpoint is gone, paused or auto-disabled.
-    Commit to make the lease visible.
+    `lease_until` may depend on how many candidates were found (a lane that queues them needs
+    a longer lease for more). Commit to make the lease visible.
 
     No locking read: a locking range scan also locks the row just past the range, which makes
     a concurrent claim of the neighbouring endpoint skip (or wait for) it. Candidates are read
@@ -140,10 +142,11 @@ async def claim(
     result = Claim(endpoint, [])
     if not ids:
         return result
+    until = lease_until(len(ids)) if callable(lease_until) else lease_until
     await session.exec(
         update(WebhookDelivery)  # type: ignore[call-overload]
         .where(col(WebhookDelivery.id).in_(ids), _due(now))
-        .values(next_attempt_at=lease_until, batch_id=claim_id)
+        .values(next_attempt_at=until, batch_id=claim_id)
     )
     won = select(WebhookDelivery).where(col(WebhookDelivery.batch_id) == claim_id)
     position = {delivery_id: index for index, delivery_id in enumerate(ids)}

@@ -1,12 +1,15 @@
 """Per-endpoint delivery lanes. A lane keeps at most its cap of requests (or SendGrid batches) in
-flight in this process and claims due deliveries from MySQL, oldest first, only when it has a
-free slot. A slow or dead endpoint therefore fills its own lane and nothing else: arq job slots
-are never held waiting for it, and the rows it cannot take yet simply stay due in the table."""
+flight in this process, plus a short queue of claimed ones waiting for a slot (`prefetch`, so one
+claim feeds many requests instead of one claim per finished request). It claims due deliveries
+from MySQL, oldest first, only when that queue is about to run dry. A slow or dead endpoint
+therefore fills its own lane and nothing else: arq job slots are never held waiting for it, and
+the rows it cannot take yet simply stay due in the table."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Claims up to `free` units for a lane; True when it filled them all (more may be due).
 Starter = Callable[["WebhookRuntime", "Lane", int], Awaitable[bool]]
+# Makes one request's (or batch's) coroutine when a slot is free.
+Unit = Callable[[], Coroutine[Any, Any, None]]
 SUCCESS_WRITE_INTERVAL = timedelta(seconds=1)
 
 
@@ -49,22 +54,32 @@ class EndpointHealth:
 
 
 class Lane:
-    def __init__(self, lanes: Lanes, endpoint_id: str, cap: int, starter: Starter) -> None:
+    def __init__(
+        self, lanes: Lanes, endpoint_id: str, cap: int, starter: Starter, prefetch: int = 0
+    ) -> None:
         self.endpoint_id = endpoint_id
         self.cap = cap
+        self.prefetch = prefetch
         self.in_flight = 0
         self.health = EndpointHealth()
         self.outcomes = OutcomeWriter(lanes.runtime, self)
         self._lanes = lanes
         self._starter = starter
-        self._backlog = False  # the last claim filled every free slot
+        self._queued: deque[tuple[list[str], Unit]] = deque()
+        self._more = False  # due rows may be waiting: a wake came, or the last claim was full
         self._claiming = False
         self._again = False
 
+    @property
+    def ahead(self) -> int:
+        """Units in flight or queued: how many a newly claimed delivery waits behind."""
+        return self.in_flight + len(self._queued)
+
     def wake(self) -> None:
-        """Claim due work if a slot is free; called by jobs, the reconciler and finished units."""
+        """Claim due work if there is room; called by jobs, the reconciler and finished units."""
         if self._lanes.stopping:
             return
+        self._more = True
         if self._claiming:
             self._again = True  # the running claim loop goes round once more
             return
@@ -75,9 +90,11 @@ class Lane:
         try:
             while not self._lanes.stopping:
                 self._again = False
-                free = self.cap - self.in_flight
-                if free > 0:
-                    self._backlog = await self._starter(self._lanes.runtime, self, free)
+                free = self.cap + self.prefetch - self.ahead
+                # With a slot's worth of work still queued, wait: a finished unit wakes the
+                # lane again, and the claim then fills more of the room at once.
+                if free > 0 and len(self._queued) < self.cap:
+                    self._more = await self._starter(self._lanes.runtime, self, free)
                 if not self._again:
                     return
         except Exception:
@@ -85,21 +102,35 @@ class Lane:
         finally:
             self._claiming = False
 
-    def start(self, unit: Coroutine[Any, Any, None]) -> None:
-        """Run one request (or batch) in this lane's slot."""
+    def start(self, delivery_ids: list[str], unit: Unit) -> None:
+        """Run one request (or batch) in a free slot, or queue it for the next one."""
+        if self.in_flight < self.cap and not self._lanes.stopping:
+            self._launch(unit)
+        else:
+            self._queued.append((delivery_ids, unit))
+
+    def _launch(self, unit: Unit) -> None:
         self.in_flight += 1
         self._lanes.spawn(self._run(unit), f"webhook-{self.endpoint_id}")
 
-    async def _run(self, unit: Coroutine[Any, Any, None]) -> None:
+    async def _run(self, unit: Unit) -> None:
         try:
-            await unit
+            await unit()
         except Exception:
             # The rows stay leased and pending: the reconciler retries them after the lease.
             log.exception("webhook delivery to %s failed unexpectedly", self.endpoint_id)
         finally:
             self.in_flight -= 1
-            if self._backlog:
+            if self._queued and not self._lanes.stopping:
+                self._launch(self._queued.popleft()[1])
+            if self._more and len(self._queued) < self.cap:
                 self.wake()
+
+    def drop_queued(self) -> list[str]:
+        """Forget the units still waiting for a slot; their delivery ids, to release."""
+        ids = [delivery_id for delivery_ids, _ in self._queued for delivery_id in delivery_ids]
+        self._queued.clear()
+        return ids
 
 
 class Lanes:
@@ -118,14 +149,15 @@ class Lanes:
             self._lanes[endpoint_id] = lane
         return lane
 
-    def _shape(self, kind: str) -> tuple[int, Starter]:
+    def _shape(self, kind: str) -> tuple[int, Starter, int]:
         # Imported here: the delivery modules import the runtime, which imports this module.
         from scaisend_worker.webhooks import scaisend, sendgrid
 
         options = self.runtime.options
         if kind == EndpointKind.SENDGRID:
-            return options.sendgrid_concurrency, sendgrid.start_batches
-        return options.endpoint_concurrency, scaisend.start_deliveries
+            return options.sendgrid_concurrency, sendgrid.start_batches, 0
+        cap = options.endpoint_concurrency
+        return cap, scaisend.start_deliveries, cap * options.prefetch_rounds
 
     def wake(self, endpoint_id: str, kind: str) -> None:
         self.lane(endpoint_id, kind).wake()
@@ -151,7 +183,8 @@ class Lanes:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 (a drain budget, not an I/O timeout)
+    async def stop(self, timeout: float) -> list[str]:  # noqa: ASYNC109 (a drain budget, not an I/O timeout)
+        """Finish what is in flight; returns the ids of claimed deliveries never started."""
         self.stopping = True
         pending = set(self._tasks)
         if pending and timeout > 0:
@@ -159,3 +192,4 @@ class Lanes:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        return [i for lane in self._lanes.values() for i in lane.drop_queued()]

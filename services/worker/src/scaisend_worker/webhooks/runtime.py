@@ -20,6 +20,7 @@ from scaisend_core.models import utcnow
 from scaisend_core.webhook_sender import WebhookSender
 from scaisend_core.webhook_urls import UrlGuard, UrlPolicy
 from scaisend_worker.webhooks.lanes import Lanes
+from scaisend_worker.webhooks.recording import release
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,19 @@ class WebhookOptions:
     sendgrid_concurrency: int = 2  # batches in flight per Event Webhook and process
     batch_max_events: int = 1000
     batch_max_bytes: int = 768 * 1024  # SendGrid's own batch cap
+    prefetch_rounds: int = 4  # claimed deliveries a ScaiSend lane queues, in multiples of its cap
     lease_margin: float = 30.0  # a claim outlives the request's deadline by this much
     drain_timeout: float = 35.0  # how long shutdown waits for requests in flight
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.timeout + self.lease_margin)
+
+    def queued_lease(self, position: int, cap: int) -> timedelta:
+        """The lease of a delivery with `position` units ahead of it in a lane of `cap` slots:
+        it waits at most one deadline per full round of slots ahead, then has its own."""
+        rounds = 1 + position // max(cap, 1)
+        return timedelta(seconds=self.timeout * rounds + self.lease_margin)
 
 
 class WebhookRuntime:
@@ -70,11 +78,21 @@ class WebhookRuntime:
     async def aclose(self, *, drain: bool = True) -> None:
         """Finish requests in flight (bounded by drain_timeout), then cancel what is left; a
         cancelled delivery stays leased and pending, so the reconciler sends it again."""
-        await self.lanes.stop(self.options.drain_timeout if drain else 0.0)
+        unstarted = await self.lanes.stop(self.options.drain_timeout if drain else 0.0)
+        if unstarted:
+            await self._release(unstarted)
         await self.sender.aclose()
         await self.resolver.close()
         for closer in self._closers:
             await closer()
+
+    async def _release(self, delivery_ids: list[str]) -> None:
+        """Claimed deliveries that never got a slot are due again at once, not after their
+        lease, so the next worker sends them without waiting."""
+        try:
+            await release(self, delivery_ids)
+        except Exception:
+            log.exception("releasing %d unstarted webhook deliveries failed", len(delivery_ids))
 
 
 def _settings_from(ctx: dict[str, Any]) -> CoreSettings:

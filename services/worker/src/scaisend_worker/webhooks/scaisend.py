@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,16 +25,21 @@ if TYPE_CHECKING:
 
 
 async def start_deliveries(runtime: WebhookRuntime, lane: Lane, free: int) -> bool:
-    """Claim up to `free` due deliveries of the lane's endpoint and start one request each."""
+    """Claim up to `free` due deliveries of the lane's endpoint and start (or queue) one
+    request each. The lease covers the wait behind every unit already in the lane."""
     now = runtime.clock()
     claim_id = new_id("whb")
+    ahead, cap = lane.ahead, lane.cap
+
+    def lease_until(found: int) -> datetime:
+        return now + runtime.options.queued_lease(ahead + found - 1, cap)
 
     async def take(session: AsyncSession) -> Claim | None:
         return await repo.claim(
             session,
             lane.endpoint_id,
             now=now,
-            lease_until=now + runtime.options.lease,
+            lease_until=lease_until,
             limit=free,
             claim_id=claim_id,
         )
@@ -44,7 +51,7 @@ async def start_deliveries(runtime: WebhookRuntime, lane: Lane, free: int) -> bo
     target = target_for(runtime.secrets, claim.endpoint)
     for delivery in claim.deliveries:
         event = claim.events.get(delivery.event_id)
-        lane.start(deliver(runtime, lane, target, delivery, event))
+        lane.start([delivery.id], partial(deliver, runtime, lane, target, delivery, event))
     return len(claim.deliveries) == free
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,7 +46,8 @@ async def start_batches(runtime: WebhookRuntime, lane: Lane, free: int) -> bool:
             return False
         lane.health.observe(claim.endpoint)
         target = target_for(runtime.secrets, claim.endpoint)
-        lane.start(post_batch(runtime, lane, target, claim, batch_id))
+        ids = [d.id for d in claim.deliveries]
+        lane.start(ids, partial(post_batch, runtime, lane, target, claim, batch_id))
         if len(claim.deliveries) < options.batch_max_events:
             return False
     return True
