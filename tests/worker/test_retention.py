@@ -1,6 +1,7 @@
 """Retention deletes stored bodies and attachments of finished messages older than
 MESSAGE_RETENTION_DAYS, keeps attachment objects other messages still share, and leaves young or
-unfinished messages alone."""
+unfinished messages alone; inbound reports (and their pending/unmatched marks) received before the
+cutoff day are deleted too."""
 
 from __future__ import annotations
 
@@ -84,3 +85,28 @@ async def test_an_attachment_shared_with_a_younger_message_is_kept(
     assert await attachment_rows(sessions, old.id) == []
     assert len(await attachment_rows(sessions, young.id)) == 1
     assert await worker.storage.exists(young.attachments[0].storage_key)
+
+
+async def test_inbound_reports_older_than_retention_are_deleted_with_their_marks(
+    worker: WorkerContext,
+) -> None:
+    days = worker.settings.message_retention_days
+    old = (worker.clock() - timedelta(days=days + 2)).strftime("%Y-%m-%d")
+    recent = (worker.clock() - timedelta(days=days - 2)).strftime("%Y-%m-%d")
+    keys = {
+        day: [
+            f"inbound/{day}/inb_1.eml",
+            f"inbound/{day}/inb_1.envelope.json",
+            f"inbound/pending/{day}/inb_1",
+            f"inbound/unmatched/{day}/inb_1.json",
+        ]
+        for day in (old, recent)
+    }
+    for key in keys[old] + keys[recent]:
+        await worker.storage.put(key, b"x")
+
+    deleted = await clean_expired(worker)
+
+    assert deleted == 4
+    assert [await worker.storage.exists(k) for k in keys[old]] == [False] * 4
+    assert [await worker.storage.exists(k) for k in keys[recent]] == [True] * 4
