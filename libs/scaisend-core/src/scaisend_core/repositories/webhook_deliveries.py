@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, literal, update
+from sqlalchemy import case, exists, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import and_, col, select
@@ -182,42 +182,52 @@ async def _contexts(session: AsyncSession, message_ids: set[str]) -> dict[str, S
     }
 
 
+# Columns an attempt writes, and the AttemptRecord field each comes from.
+_ATTEMPT_COLUMNS = (
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("next_attempt_at", "next_attempt_at"),
+    ("last_status_code", "status_code"),
+    ("last_response", "response"),
+    ("last_error", "error"),
+    ("attempt_log", "attempt_log"),
+    ("delivered_at", "delivered_at"),
+)
+RECORDS_PER_STATEMENT = 200  # 200 rows x 9 placeholders stays far below MySQL's 65,535
+
+
 async def record_attempts(session: AsyncSession, records: list[AttemptRecord]) -> None:
-    """Write each delivery's new state; rows that were deleted meanwhile are skipped."""
-    if not records:
-        return
-    statement = (
+    """Write each delivery's new state; rows that were deleted meanwhile are skipped.
+
+    One UPDATE per RECORDS_PER_STATEMENT rows (each column a CASE on the id): the driver runs
+    an executemany of UPDATEs as one statement per row, a round trip each, and a SendGrid
+    batch is a thousand rows."""
+    connection = await session.connection()
+    for start in range(0, len(records), RECORDS_PER_STATEMENT):
+        chunk = records[start : start + RECORDS_PER_STATEMENT]
+        await connection.execute(_attempts_update(chunk))
+
+
+def _attempts_update(records: list[AttemptRecord]) -> Any:
+    values = {column: _per_row(column, field, records) for column, field in _ATTEMPT_COLUMNS}
+    return (
         update(_deliveries)
         .where(
-            _deliveries.c.id == bindparam("b_id"), _deliveries.c.status == DeliveryStatus.PENDING
+            _deliveries.c.id.in_([r.delivery_id for r in records]),
+            _deliveries.c.status == DeliveryStatus.PENDING,
         )
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"),
-            last_status_code=bindparam("b_code"),
-            last_response=bindparam("b_response"),
-            last_error=bindparam("b_error"),
-            attempt_log=bindparam("b_log"),
-            delivered_at=bindparam("b_delivered"),
-        )
+        .values(**values)
     )
-    params = [
-        {
-            "b_id": r.delivery_id,
-            "b_status": r.status,
-            "b_attempts": r.attempts,
-            "b_next": r.next_attempt_at,
-            "b_code": r.status_code,
-            "b_response": r.response,
-            "b_error": r.error,
-            "b_log": r.attempt_log,
-            "b_delivered": r.delivered_at,
-        }
+
+
+def _per_row(column: str, field: str, records: list[AttemptRecord]) -> Any:
+    """CASE id WHEN <id> THEN <that row's value> ... END, typed as the column (JSON, dates)."""
+    target = _deliveries.c[column]
+    whens = [
+        (_deliveries.c.id == r.delivery_id, literal(getattr(r, field), target.type))
         for r in records
     ]
-    connection = await session.connection()
-    await connection.execute(statement, params)
+    return case(*whens, else_=target)
 
 
 async def release(session: AsyncSession, delivery_ids: list[str], now: datetime) -> None:

@@ -1,0 +1,82 @@
+"""Recording attempts writes many deliveries in one statement: each row must still get its own
+state, a finished row is never overwritten, and a row deleted meanwhile is skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import col, delete
+
+from scaisend_core.db import SessionFactory
+from scaisend_core.events import EventType
+from scaisend_core.models import Tenant, WebhookDelivery
+from scaisend_core.repositories import webhook_deliveries as repo
+from scaisend_core.repositories.webhook_deliveries import AttemptRecord
+from tests.worker.webhooks.support import add_endpoint, deliveries, emit
+
+AT = datetime(2026, 4, 23, 10, 0, tzinfo=UTC)
+
+
+def record(delivery_id: str, status: str, attempt: int, code: int | None) -> AttemptRecord:
+    entry = {"attempt": attempt, "status_code": code, "error": None if code else "timed out"}
+    return AttemptRecord(
+        delivery_id=delivery_id,
+        status=status,
+        attempts=attempt,
+        next_attempt_at=AT + timedelta(seconds=60) if status == "pending" else None,
+        status_code=code,
+        response="ok" if code else None,
+        error=None if code else "timed out",
+        attempt_log=[entry],
+        delivered_at=AT if status == "succeeded" else None,
+    )
+
+
+async def test_each_row_gets_its_own_state_and_finished_or_deleted_rows_are_left(
+    sessions: SessionFactory, tenant: Tenant
+) -> None:
+    await add_endpoint(sessions, tenant.id, "https://hooks.example.test/a")
+    await emit(sessions, tenant.id, *[EventType.DELIVERED] * 4)
+    ok, retry, finished, gone = [row.id for row in await deliveries(sessions)]
+    async with sessions() as session:
+        await repo.record_attempts(session, [record(finished, "failed", 6, 500)])
+        await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.id) == gone))  # type: ignore[call-overload]
+        await session.commit()
+
+    async with sessions() as session:
+        await repo.record_attempts(
+            session,
+            [
+                record(ok, "succeeded", 1, 200),
+                record(retry, "pending", 2, None),
+                record(finished, "succeeded", 7, 200),
+                record(gone, "succeeded", 1, 200),
+            ],
+        )
+        await session.commit()
+
+    rows = {row.id: row for row in await deliveries(sessions)}
+    assert set(rows) == {ok, retry, finished}
+    state = {
+        key: (
+            r.status,
+            r.attempts,
+            r.last_status_code,
+            r.last_response,
+            r.last_error,
+            r.attempt_log,
+            r.next_attempt_at is not None and r.next_attempt_at.replace(tzinfo=UTC),
+            r.delivered_at is not None and r.delivered_at.replace(tzinfo=UTC),
+        )
+        for key, r in rows.items()
+    }
+    assert state[ok] == (
+        "succeeded", 1, 200, "ok", None, [{"attempt": 1, "status_code": 200, "error": None}],
+        False, AT,
+    )  # fmt: skip
+    assert state[retry] == (
+        "pending", 2, None, None, "timed out",
+        [{"attempt": 2, "status_code": None, "error": "timed out"}], AT + timedelta(seconds=60),
+        False,
+    )  # fmt: skip
+    assert state[finished][:3] == ("failed", 6, 500)  # a finished row is not rewritten
