@@ -1,16 +1,18 @@
-"""Recording attempts writes many deliveries in one statement: each row must still get its own
-state, a finished row is never overwritten, and a row deleted meanwhile is skipped."""
+"""Recording on both sides of delivery: an event and its deliveries are written in one
+transaction; attempts are written many rows per statement, yet each row gets its own state, a
+finished row is never overwritten and a row deleted meanwhile is skipped."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, delete
+from sqlmodel import col, delete, select
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
-from scaisend_core.models import Tenant, WebhookDelivery
+from scaisend_core.models import MessageEvent, Tenant, WebhookDelivery
 from scaisend_core.repositories import webhook_deliveries as repo
+from scaisend_core.repositories.events import NewEvent, record_events
 from scaisend_core.repositories.webhook_deliveries import AttemptRecord
 from tests.worker.webhooks.support import add_endpoint, deliveries, emit
 
@@ -80,3 +82,29 @@ async def test_each_row_gets_its_own_state_and_finished_or_deleted_rows_are_left
         False,
     )  # fmt: skip
     assert state[finished][:3] == ("failed", 6, 500)  # a finished row is not rewritten
+
+
+async def test_an_event_and_its_deliveries_commit_or_roll_back_together(
+    sessions: SessionFactory, tenant: Tenant
+) -> None:
+    subscribed = await add_endpoint(sessions, tenant.id, "https://hooks.example.test/a")
+    await add_endpoint(sessions, tenant.id, "https://hooks.example.test/b", events=["bounce"])
+    new = NewEvent(tenant.id, EventType.DELIVERED, None, "rcpt@example.test")
+
+    async with sessions() as session:
+        [event] = await record_events(session, [new])
+        await session.rollback()  # the emitter's transaction failed after recording
+    assert await count(sessions, MessageEvent, event.id) == 0
+    assert await deliveries(sessions) == []
+
+    async with sessions() as session:
+        [event] = await record_events(session, [new])
+        await session.commit()
+    assert await count(sessions, MessageEvent, event.id) == 1
+    [delivery] = await deliveries(sessions)
+    assert (delivery.event_id, delivery.endpoint_id) == (event.id, subscribed.row.id)
+
+
+async def count(sessions: SessionFactory, model: type[MessageEvent], row_id: str) -> int:
+    async with sessions() as session:
+        return len((await session.exec(select(model).where(col(model.id) == row_id))).all())
