@@ -276,6 +276,8 @@ async def test_sandbox_mode_on_a_live_key(
     [row] = await _messages(sessions)
     assert row.status == "sandbox"
     assert await queued_jobs(redis) == []
+    async with sessions() as session:
+        assert (await session.exec(select(MessageEvent))).all() == []
 
 
 async def test_a_future_send_at_waits_queued_without_a_job(

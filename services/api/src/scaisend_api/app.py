@@ -20,6 +20,7 @@ from scaisend_api.errors import install_error_handlers
 from scaisend_api.observability import MetricsMiddleware
 from scaisend_api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from scaisend_api.routes import ROUTERS
+from scaisend_api.services.mail.committer import GroupCommitter
 from scaisend_api.settings import ApiSettings
 from scaisend_api.state import AppState
 from scaisend_core.config import load_settings
@@ -42,6 +43,8 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
         tracker = LastUsedTracker(sessions, settings.api_key_last_used_flush_seconds)
         flusher = asyncio.create_task(tracker.run(), name="api-key-last-used")
         stack.push_async_callback(_cancel, flusher)
+        committer = GroupCommitter(engine)
+        stack.push_async_callback(committer.close)
         yield AppState(
             settings=settings,
             engine=engine,
@@ -55,6 +58,7 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
             authenticator=Authenticator([ApiKeyResolver(tracker), UnconfiguredJwtResolver()]),
             last_used=tracker,
             rate_limiter=RateLimiter(redis, settings),
+            committer=committer,
         )
 
 

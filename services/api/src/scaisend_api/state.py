@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scaisend_api.auth import Authenticator, LastUsedTracker
 from scaisend_api.ratelimit import RateLimiter
+from scaisend_api.services.mail.committer import GroupCommitter
 from scaisend_api.settings import ApiSettings
 from scaisend_core.crypto import SecretBox
 from scaisend_core.db import SessionFactory
@@ -26,3 +27,4 @@ class AppState:
     authenticator: Authenticator
     last_used: LastUsedTracker
     rate_limiter: RateLimiter
+    committer: GroupCommitter

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,3 +61,19 @@ async def insert_accepted(
         await session.exec(insert(MessageRecipient), params=list(recipients))
     if attachments:
         await session.exec(insert(MessageAttachment), params=list(attachments))
+
+
+async def insert_accepted_rows(
+    conn: AsyncConnection,
+    messages: Sequence[dict[str, Any]],
+    recipients: Sequence[dict[str, Any]],
+    attachments: Sequence[dict[str, Any]],
+) -> None:
+    """The same rows through Core on a bare connection (the API's group commit): no ORM bulk
+    machinery per row, one multi-row INSERT per table."""
+    if messages:
+        await conn.execute(insert(EmailMessage), list(messages))
+    if recipients:
+        await conn.execute(insert(MessageRecipient), list(recipients))
+    if attachments:
+        await conn.execute(insert(MessageAttachment), list(attachments))

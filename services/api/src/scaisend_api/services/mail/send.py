@@ -136,19 +136,27 @@ async def check_sender_domains(session: AsyncSession, tenant_id: str, mail: Mail
 
 
 async def persist(uow: UnitOfWork, state: AppState, send: Send, rows: Rows) -> StoredResponse:
+    """Committed before the 202 either way. Without an Idempotency-Key the rows join the
+    process's group commit (shared INSERTs, COMMIT and EVAL); with one, the key's row must be
+    in the same transaction as the mail, so that send commits on its own."""
     response = accepted_response(rows.message_ids)
-    try:
-        if send.idempotency_key:
+    if send.idempotency_key:
+        try:
             await idempotency.remember(
                 uow.session, send.principal.tenant_id, send.idempotency_key,
                 send.request_hash, response, send.now,
             )  # fmt: skip
-        await repo.insert_accepted(uow.session, rows.messages, rows.recipients, rows.attachments)
-    except DuplicateKey:
-        return await _lost_the_race(uow, send)
-    for job in rows.jobs:
-        uow.enqueue(job)
-    await commit_then_enqueue(uow, state)
+            await repo.insert_accepted(
+                uow.session, rows.messages, rows.recipients, rows.attachments
+            )
+        except DuplicateKey:
+            return await _lost_the_race(uow, send)
+        for job in rows.jobs:
+            uow.enqueue(job)
+        await commit_then_enqueue(uow, state)
+    else:
+        await uow.session.rollback()  # only reads so far: give the connection back first
+        await state.committer.submit(rows, state.redis)
     for message in rows.messages:
         SENDS_ACCEPTED.labels("sandbox" if message["status"] == "sandbox" else "live").inc()
     return response
