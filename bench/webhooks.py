@@ -227,13 +227,16 @@ async def seed(
     await engine.dispose()
 
 
-async def pending(database_url: str) -> int:
+async def pending(database_url: str, url: str) -> int:
+    """Pending deliveries of the endpoint at `url`."""
     from scaisend_core.db import create_engine_for_url
 
     engine = create_engine_for_url(database_url)
     async with engine.connect() as conn:
         count = (await conn.execute(text(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"))).scalar_one()  # fmt: skip
+            "SELECT COUNT(*) FROM webhook_deliveries d JOIN webhook_endpoints e"
+            " ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.url = :url"),
+            {"url": url})).scalar_one()  # fmt: skip
     await engine.dispose()
     return int(count)
 
@@ -316,7 +319,7 @@ def phase_dead(
         alive = wait_for(base, "/alive", events, limit=600)
         time.sleep(2)  # the dead lane has had every chance to take more
         dead = receiver_stats(base)["/dead"]
-    return rate(alive), int(dead["max_in_flight"]), asyncio.run(pending(db))
+    return rate(alive), int(dead["max_in_flight"]), asyncio.run(pending(db, f"{base}/dead"))
 
 
 async def baseline(base: str, count: int) -> float:

@@ -35,4 +35,6 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop=stop, burst=burst)
 
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # less CPU per job and per webhook request than the default loop
