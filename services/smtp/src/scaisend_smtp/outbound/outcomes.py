@@ -33,11 +33,15 @@ from scaisend_core.models import (
 )
 from scaisend_core.queue import JobBuffer
 from scaisend_core.repositories.events import NewEvent, record_events
-from scaisend_core.repositories.messages import transition
 from scaisend_core.repositories.suppressions import add_suppression
 from scaisend_smtp.bounces import classify, enhanced_status
 from scaisend_smtp.outbound.sender import SendResult, Status
-from scaisend_smtp.outbound.store import RecipientChange, update_recipients
+from scaisend_smtp.outbound.store import (
+    MessageMove,
+    RecipientChange,
+    move_messages,
+    update_recipients,
+)
 
 WAITING = {RecipientStatus.PENDING.value, RecipientStatus.DEFERRED.value}
 
@@ -252,10 +256,15 @@ async def write_many(
             await add_suppression(session, tenant_id=entry.plan.message.tenant_id,
                                   source="smtp", message_id=entry.plan.message.id, **suppression)  # fmt: skip
     await record_events(session, [e for entry in entries for e in entry.plan.events], jobs)
-    return [await _move_message(session, entry) for entry in entries]
+    moves = [_message_move(entry) for entry in entries]
+    await move_messages(session, moves)
+    return [move.next_attempt_at if move.status == MessageStatus.SENDING else None
+            for move in moves]  # fmt: skip
 
 
-async def _move_message(session: AsyncSession, entry: Entry) -> datetime | None:
+def _message_move(entry: Entry) -> MessageMove:
+    """Where the message goes: still `sending` until its earliest waiting recipient is due, or
+    its end state (final_status) with the stamps that state carries."""
     plan = entry.plan
     statuses = [plan.status.get(r.id, r.status) for r in entry.recipients]
     final = final_status(statuses, entry.relayed)
@@ -263,15 +272,9 @@ async def _move_message(session: AsyncSession, entry: Entry) -> datetime | None:
         waiting = [plan.next_at.get(r.id) or r.next_attempt_at for r in entry.recipients
                    if plan.status.get(r.id, r.status) in WAITING]  # fmt: skip
         next_at = min((w for w in waiting if w is not None), default=plan.now)
-        await transition(session, plan.message.id, [MessageStatus.SENDING],
-                         MessageStatus.SENDING, next_attempt_at=next_at)  # fmt: skip
-        return next_at
-    stamps: dict[str, Any] = {"next_attempt_at": None}
-    if entry.error is not None:
-        stamps["error_message"] = entry.error
-    if final in (MessageStatus.DELIVERED, MessageStatus.SENT):
-        stamps["sent_at"] = plan.now
-    if final == MessageStatus.DELIVERED:
-        stamps["delivered_at"] = plan.now
-    await transition(session, plan.message.id, [MessageStatus.SENDING], final, **stamps)
-    return None
+        return MessageMove(plan.message.id, MessageStatus.SENDING, plan.now, next_at)
+    sent = plan.now if final in (MessageStatus.DELIVERED, MessageStatus.SENT) else None
+    return MessageMove(
+        plan.message.id, final, plan.now, None, sent_at=sent,
+        delivered_at=plan.now if final == MessageStatus.DELIVERED else None, error=entry.error,
+    )  # fmt: skip
