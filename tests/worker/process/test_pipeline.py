@@ -3,13 +3,14 @@ and events written, delivery enqueued after commit; failures fail the message, n
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import format_datetime
 
 from arq.connections import ArqRedis
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.ids import new_id
-from scaisend_core.models import MessageStatus, Tenant, WebhookEndpoint
+from scaisend_core.models import MessageStatus, TemplateVersion, Tenant, WebhookEndpoint, utcnow
 from scaisend_core.queue.contracts import SMTP_DELIVER, WEBHOOK_DELIVER
 from scaisend_worker.context import WorkerContext
 from scaisend_worker.process.pipeline import Outcome, process_message
@@ -253,3 +254,34 @@ async def test_processed_events_create_webhook_deliveries_enqueued_after_commit(
     webhook_jobs = await queued(redis, WEBHOOK_DELIVER)
     assert len(webhook_jobs) == 1
     assert webhook_jobs[0].startswith("deliver_webhook:whd_")
+
+
+async def test_a_patched_or_newly_activated_version_renders_for_the_next_message(
+    worker: WorkerContext, message_factory: MessageFactory, tenant: Tenant, sessions: SessionFactory
+) -> None:
+    """Version sources are cached per process by (id, updated_at): a patch or an activation
+    between two messages must still show in the second."""
+    template, version = await add_template(sessions, tenant, subject="first")
+
+    async def subject_of_next(**kw: object) -> str:
+        made = await message_factory(tenant, template_id=template.id, **kw)
+        assert await process_message(worker, made.id) == Outcome.RENDERED
+        return str(parse(await stored_mime(worker, sessions, made.id))["Subject"])
+
+    assert await subject_of_next() == "first"
+    async with sessions() as session:
+        row = await session.get(TemplateVersion, version.id)
+        assert row is not None
+        row.subject, row.updated_at = "patched", utcnow() + timedelta(seconds=1)
+        await session.commit()
+    assert await subject_of_next() == "patched"
+
+    async with sessions() as session:
+        row = await session.get(TemplateVersion, version.id)
+        assert row is not None
+        row.active = 0
+        session.add(TemplateVersion(id=new_id("v"), tenant_id=tenant.id, template_id=template.id,
+                                    name="v2", subject="second", active=1))  # fmt: skip
+        await session.commit()
+    assert await subject_of_next() == "second"
+    assert await subject_of_next(template_version_id=version.id) == "patched"  # pinned

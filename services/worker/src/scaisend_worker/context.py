@@ -23,6 +23,7 @@ from scaisend_core.storage import Storage, open_storage
 from scaisend_core.templating import TemplateCache
 from scaisend_core.tracking_tokens import TrackingTokens
 from scaisend_worker.config import WorkerConfig
+from scaisend_worker.process.compose import SourceCache
 
 CTX_KEY = "worker"
 Clock = Callable[[], datetime]
@@ -38,6 +39,7 @@ class WorkerContext:
     secrets: SecretBox
     tokens: TrackingTokens
     templates: TemplateCache
+    template_sources: SourceCache
     clock: Clock = field(default=utcnow)
 
     def as_ctx(self) -> dict[str, Any]:
@@ -84,6 +86,7 @@ async def open_context(
             secrets=SecretBox(secret, previous),
             tokens=TrackingTokens(secret, previous),
             templates=TemplateCache(settings.template_cache_size),
+            template_sources=SourceCache(settings.template_cache_size),
             clock=clock,
         )
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +20,8 @@ from scaisend_core.models import (
     MessageRecipient,
     MessageStatus,
     RecipientStatus,
+    Template,
+    TemplateVersion,
     TenantSettings,
     utcnow,
 )
@@ -30,35 +34,125 @@ FINISHED = (
 )  # fmt: skip
 
 
+_MESSAGES = EmailMessage.__table__  # type: ignore[attr-defined]
+
+
+def _move(from_status: MessageStatus, to_status: MessageStatus, *columns: str) -> Any:
+    """A guarded status move, built once: these run for every message, and building an ORM
+    UPDATE (and syncing the session after it) costs more than running it."""
+    return (
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == bindparam("b_id"))
+        .where(_MESSAGES.c.status == from_status.value)
+        .values(
+            status=to_status.value,
+            updated_at=bindparam("b_now"),
+            **{name: bindparam(f"b_{name}") for name in columns},
+        )
+    )
+
+
+_CLAIM = _move(MessageStatus.QUEUED, MessageStatus.PROCESSING)
+_RENDERED = _move(
+    MessageStatus.PROCESSING, MessageStatus.RENDERED,
+    "mime_key", "mime_size", "processed_at", "template_version_id", "error_message",
+)  # fmt: skip
+_FAILED = _move(MessageStatus.PROCESSING, MessageStatus.FAILED, "error_message", "processed_at")
+
+
+async def claim(session: AsyncSession, message_id: str) -> bool:
+    """queued -> processing; False when another job got there first or it was cancelled."""
+    return await _run_move(session, _CLAIM, message_id)
+
+
+async def mark_rendered(session: AsyncSession, message_id: str, **values: Any) -> bool:
+    """processing -> rendered with mime_key, mime_size, processed_at, template_version_id."""
+    return await _run_move(session, _RENDERED, message_id, error_message=None, **values)
+
+
+async def mark_failed(
+    session: AsyncSession, message_id: str, error_message: str, processed_at: datetime
+) -> bool:
+    return await _run_move(
+        session, _FAILED, message_id, error_message=error_message, processed_at=processed_at
+    )
+
+
+async def _run_move(session: AsyncSession, statement: Any, message_id: str, **values: Any) -> bool:
+    params = {"b_id": message_id, "b_now": utcnow(), **{f"b_{k}": v for k, v in values.items()}}
+    result = await session.exec(statement, params=params)
+    return bool(result.rowcount)
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     message: EmailMessage
     recipients: list[MessageRecipient]
     tenant_settings: TenantSettings | None
     has_attachments: bool
+    # The template version the message renders (pinned, else the template's active one) and
+    # its updated_at: enough to find its source in the process cache without another query.
+    version_id: str | None = None
+    version_updated_at: datetime | None = None
 
 
-async def load_for_processing(session: AsyncSession, message_id: str) -> Loaded | None:
-    """The message, its recipients, its tenant's defaults and whether it has attachments, in
-    one round trip (the pipeline's first step; every later query is one the message needs)."""
+def _version_columns() -> tuple[Any, Any]:
+    """Correlated subqueries: the id and updated_at of the version a message renders, as
+    templates.active_version(include_deleted=True) / version_by_id would find it."""
+    active = (
+        select(TemplateVersion.id)
+        .join(Template, col(Template.id) == col(TemplateVersion.template_id))
+        .where(
+            col(TemplateVersion.template_id) == col(EmailMessage.template_id),
+            col(TemplateVersion.tenant_id) == col(EmailMessage.tenant_id),
+            col(TemplateVersion.active) == 1,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    version_id = func.coalesce(col(EmailMessage.template_version_id), active)
+    updated_at = (
+        select(TemplateVersion.updated_at)
+        .where(
+            col(TemplateVersion.id) == version_id,
+            col(TemplateVersion.tenant_id) == col(EmailMessage.tenant_id),
+        )
+        .scalar_subquery()
+    )
+    return version_id.label("version_id"), updated_at.label("version_updated_at")
+
+
+def _load_statement() -> Any:
     has_attachments = (
         select(MessageAttachment.id)
         .where(col(MessageAttachment.message_id) == col(EmailMessage.id))
         .exists()
         .label("has_attachments")
     )
-    statement = (
-        select(EmailMessage, MessageRecipient, TenantSettings, has_attachments)
+    return (
+        sa_select(  # sqlmodel's select() types at most four columns
+            EmailMessage, MessageRecipient, TenantSettings, has_attachments, *_version_columns()
+        )
         .join(MessageRecipient, col(MessageRecipient.message_id) == col(EmailMessage.id))
         .outerjoin(TenantSettings, col(TenantSettings.tenant_id) == col(EmailMessage.tenant_id))
-        .where(col(EmailMessage.id) == message_id)
+        .where(col(EmailMessage.id) == bindparam("message_id"))
         .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
     )
-    rows = (await session.exec(statement)).all()
+
+
+_LOAD = _load_statement()  # built once, like the status moves
+
+
+async def load_for_processing(session: AsyncSession, message_id: str) -> Loaded | None:
+    """The message, its recipients, its tenant's defaults, whether it has attachments and
+    which template version it renders, in one round trip (the pipeline's first step; every
+    later query is one the message needs)."""
+    rows = (await session.exec(_LOAD, params={"message_id": message_id})).all()
     if not rows:
         return None
-    message, _, defaults, attached = rows[0]
-    return Loaded(message, [row[1] for row in rows], defaults, bool(attached))
+    message, _, defaults, attached, version_id, version_updated_at = rows[0]
+    recipients = [row[1] for row in rows]
+    return Loaded(message, recipients, defaults, bool(attached), version_id, version_updated_at)
 
 
 async def batch_status(session: AsyncSession, tenant_id: str, batch_id: str) -> str | None:

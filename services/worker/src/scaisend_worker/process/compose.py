@@ -3,6 +3,8 @@ render, the tracking links' recipient, the footer setting and the MIME compositi
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,7 @@ from scaisend_worker.process.suppression import enabled
 from scaisend_worker.render.content import TemplateSource
 from scaisend_worker.render.mime import AttachmentRef, Composition, Mailbox
 from scaisend_worker.render.tracking import Footer, Tracked
+from scaisend_worker.repository import Loaded
 
 KIND_ORDER = {RecipientKind.TO.value: 0, RecipientKind.CC.value: 1, RecipientKind.BCC.value: 2}
 
@@ -31,11 +34,40 @@ def tracked_recipient(recipients: Sequence[MessageRecipient]) -> MessageRecipien
     return in_header_order(recipients)[0]
 
 
-async def template_source(session: AsyncSession, message: EmailMessage) -> TemplateSource | None:
+class SourceCache:
+    """Template version sources by (version id, updated_at), least recently used out: the load
+    query already says which version a message renders, so a hit saves the version's query.
+    A patched version has a new updated_at, hence a new key (as in the compiled cache)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, datetime], TemplateSource] = OrderedDict()
+
+    def get(self, version_id: str | None, updated_at: datetime | None) -> TemplateSource | None:
+        if version_id is None or updated_at is None:
+            return None
+        found = self._entries.get((version_id, updated_at))
+        if found is not None:
+            self._entries.move_to_end((version_id, updated_at))
+        return found
+
+    def put(self, source: TemplateSource) -> None:
+        self._entries[(source.version_id, source.updated_at)] = source
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+async def template_source(
+    session: AsyncSession, message: EmailMessage, cache: SourceCache, loaded: Loaded
+) -> TemplateSource | None:
     """The version pinned on the message, else the template's active one (a template deleted
     after the message was accepted still renders)."""
     if not message.template_id:
         return None
+    dynamic = is_dynamic_template_id(message.template_id)
+    cached = cache.get(loaded.version_id, loaded.version_updated_at)
+    if cached is not None:
+        return dataclasses.replace(cached, dynamic=dynamic)
     if message.template_version_id:
         version = await template_repo.version_by_id(
             session, message.tenant_id, message.template_version_id
@@ -46,15 +78,17 @@ async def template_source(session: AsyncSession, message: EmailMessage) -> Templ
         )
     if version is None:
         raise TemplateRenderError(f"template {message.template_id} has no active version")
-    return TemplateSource(
+    source = TemplateSource(
         version_id=version.id,
         updated_at=version.updated_at,
-        dynamic=is_dynamic_template_id(message.template_id),
+        dynamic=dynamic,
         subject=version.subject,
         html=version.html_content,
         plain=version.plain_content,
         generate_plain=version.generate_plain_content,
     )
+    cache.put(source)
+    return source
 
 
 def footer_of(mail_settings: dict[str, Any]) -> Footer | None:

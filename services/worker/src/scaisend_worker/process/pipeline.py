@@ -23,7 +23,6 @@ from scaisend_core.models import (
 )
 from scaisend_core.queue import DeliverMessage
 from scaisend_core.repositories.events import NewEvent, record_events
-from scaisend_core.repositories.messages import transition
 from scaisend_core.repositories.suppressions import (
     group_suppressed,
     normalise_email,
@@ -125,9 +124,7 @@ async def honour_batch(run: Run) -> Outcome | None:
 
 async def claim(run: Run) -> bool:
     """queued -> processing; False when another job got there first or it was cancelled."""
-    return await transition(
-        run.uow.session, run.message.id, [MessageStatus.QUEUED], MessageStatus.PROCESSING
-    )
+    return await repo.claim(run.uow.session, run.message.id)
 
 
 async def drop_suppressed(run: Run) -> None:
@@ -156,7 +153,7 @@ async def drop_suppressed(run: Run) -> None:
 
 async def render(run: Run) -> MimeDocument:
     message, session = run.message, run.uow.session
-    template = await compose.template_source(session, message)
+    template = await compose.template_source(session, message, run.app.template_sources, run.loaded)
     run.template_version_id = template.version_id if template else None
     links = TrackingLinks(
         base_url=run.app.settings.public_base_url,
@@ -186,16 +183,13 @@ async def store(run: Run, document: MimeDocument) -> None:
     storage = run.app.storage
     body = document.stream(storage) if streamed else await document.to_bytes(storage)
     size = await storage.put(key, body, "message/rfc822")
-    await transition(
+    await repo.mark_rendered(
         run.uow.session,
         message.id,
-        [MessageStatus.PROCESSING],
-        MessageStatus.RENDERED,
         mime_key=key,
         mime_size=size,
         processed_at=run.now,
         template_version_id=run.template_version_id,
-        error_message=None,
     )
 
 
@@ -216,13 +210,8 @@ async def fail(run: Run, reason: str, outcome: Outcome) -> Outcome:
     await repo.mark_recipients(
         run.uow.session, [r.id for r in run.sendable], RecipientStatus.FAILED
     )
-    await transition(
-        run.uow.session,
-        run.message.id,
-        [MessageStatus.PROCESSING],
-        MessageStatus.FAILED,
-        error_message=reason[:MAX_ERROR_LENGTH],
-        processed_at=run.now,
+    await repo.mark_failed(
+        run.uow.session, run.message.id, reason[:MAX_ERROR_LENGTH], processed_at=run.now
     )
     return outcome
 
