@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, exists, literal, update
+from sqlalchemy import bindparam, case, exists, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import and_, col, select
@@ -193,7 +194,7 @@ _ATTEMPT_COLUMNS = (
     ("attempt_log", "attempt_log"),
     ("delivered_at", "delivered_at"),
 )
-RECORDS_PER_STATEMENT = 200  # 200 rows x 9 placeholders stays far below MySQL's 65,535
+RECORDS_PER_STATEMENT = 128
 
 
 async def record_attempts(session: AsyncSession, records: list[AttemptRecord]) -> None:
@@ -201,33 +202,38 @@ async def record_attempts(session: AsyncSession, records: list[AttemptRecord]) -
 
     One UPDATE per RECORDS_PER_STATEMENT rows (each column a CASE on the id): the driver runs
     an executemany of UPDATEs as one statement per row, a round trip each, and a SendGrid
-    batch is a thousand rows."""
+    batch is a thousand rows. Building such a statement costs far more than running it, so
+    one is built per power-of-two size and reused; a short chunk repeats its last row."""
     connection = await session.connection()
     for start in range(0, len(records), RECORDS_PER_STATEMENT):
         chunk = records[start : start + RECORDS_PER_STATEMENT]
-        await connection.execute(_attempts_update(chunk))
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunk += [chunk[-1]] * (size - len(chunk))
+        params = {f"r{i}_{name}": getattr(r, name) for i, r in enumerate(chunk) for name in _FIELDS}
+        await connection.execute(_attempts_update(size), params)
 
 
-def _attempts_update(records: list[AttemptRecord]) -> Any:
-    values = {column: _per_row(column, field, records) for column, field in _ATTEMPT_COLUMNS}
+_FIELDS = ("delivery_id", *(source for _, source in _ATTEMPT_COLUMNS))
+
+
+@lru_cache(maxsize=16)
+def _attempts_update(size: int) -> Any:
+    """UPDATE … SET <column> = CASE WHEN id = :r<i>_delivery_id THEN :r<i>_<field> … END, … for
+    `size` rows, typed as the columns (JSON, dates); only rows still pending change."""
+    ids = [bindparam(f"r{i}_delivery_id", type_=_deliveries.c.id.type) for i in range(size)]
+    values = {}
+    for column, source in _ATTEMPT_COLUMNS:
+        target = _deliveries.c[column]
+        whens = [
+            (_deliveries.c.id == ids[i], bindparam(f"r{i}_{source}", type_=target.type))
+            for i in range(size)
+        ]
+        values[column] = case(*whens, else_=target)
     return (
         update(_deliveries)
-        .where(
-            _deliveries.c.id.in_([r.delivery_id for r in records]),
-            _deliveries.c.status == DeliveryStatus.PENDING,
-        )
+        .where(_deliveries.c.id.in_(ids), _deliveries.c.status == DeliveryStatus.PENDING)
         .values(**values)
     )
-
-
-def _per_row(column: str, field: str, records: list[AttemptRecord]) -> Any:
-    """CASE id WHEN <id> THEN <that row's value> ... END, typed as the column (JSON, dates)."""
-    target = _deliveries.c[column]
-    whens = [
-        (_deliveries.c.id == r.delivery_id, literal(getattr(r, field), target.type))
-        for r in records
-    ]
-    return case(*whens, else_=target)
 
 
 async def release(session: AsyncSession, delivery_ids: list[str], now: datetime) -> None:
