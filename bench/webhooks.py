@@ -1,15 +1,18 @@
 """Benchmark webhook delivery: events per second from one `scaisend worker` process to a loopback
 receiver running in its own process.
 
-1. ScaiSend endpoints: one Standard-Webhooks-signed POST per event, each event a
-   `deliver_webhook` job on `webhook:deliver` (the way emitters enqueue them).
+1. ScaiSend endpoints: one Standard-Webhooks-signed POST per event; events are recorded in
+   batches of 500 the way emitters record them, each batch waking the endpoint with one
+   `deliver_webhook` job on `webhook:deliver`.
 2. The SendGrid Event Webhook: ECDSA-signed JSON arrays, batched by the every-second cron.
 3. A receiver that never answers next to a healthy one: the dead endpoint may hold at most its
    concurrency cap of requests; the healthy one keeps delivering.
 
 Each phase seeds its events while no worker runs, then starts `scaisend worker`; rates are
 taken from the receiver's clock (first to last request), so process start-up is not counted.
-The baseline is a bare httpx client posting the same bodies to the same receiver.
+The worker's CPU time per event is reported too (from /proc, over the same span): on a shared
+machine it moves less than the rate. The baseline is a bare httpx client (its default anyio
+transport) posting envelope-sized bodies to the same receiver.
 
     .venv/bin/python bench/webhooks.py [--events 3000] [--batch-events 20000]
 
