@@ -59,34 +59,61 @@ class Claimer:
         await self._batcher.close()
 
     async def _claim_all(self, jobs: list[DeliverMessage]) -> list[Claim]:
+        """One transaction for the batch: load, decide, claim every candidate in one statement.
+        If some claim was lost to a concurrent job the batch raises, and the Batcher runs each
+        job on its own, where the count says exactly which one lost."""
         now = self._now()
         async with self._sessions() as session:
             loaded = await store.load_messages(session, [job.message_id for job in jobs])
-            claims = [await self._claim(session, job, loaded.get(job.message_id), now)
-                      for job in jobs]  # fmt: skip
+            decided = [_decide(job, loaded.get(job.message_id), now) for job in jobs]
+            candidates = [d for d in decided if isinstance(d, _Candidate)]
+            won = await store.claim(session, [(c.message.id, c.attempt) for c in candidates], now)
+            if won != len(candidates):
+                if len(candidates) > 1:
+                    raise ClaimContended(f"{len(candidates) - won} of {len(candidates)} lost")
+                decided = [Skip("skipped: claimed by another job") if isinstance(d, _Candidate)
+                           else d for d in decided]  # fmt: skip
+            claims = [await self._claimed(session, d, now) for d in decided]
             await session.commit()
         return claims
 
-    async def _claim(
-        self,
-        session: AsyncSession,
-        job: DeliverMessage,
-        loaded: tuple[EmailMessage, list[MessageRecipient]] | None,
-        now: datetime,
+    async def _claimed(
+        self, session: AsyncSession, decided: Claim | _Candidate, now: datetime
     ) -> Claim:
-        if loaded is None:
-            return Skip("skipped: no such message")
-        message, recipients = loaded
-        if message.status not in store.CLAIMABLE or message.attempts != job.attempt:
-            return Skip(f"skipped: message is {message.status} at attempt {message.attempts}")
-        due = [r for r in recipients if is_due(r, now)]
-        if not due and any(r.status in WAITING for r in recipients):
-            waiting = [r.next_attempt_at for r in recipients if r.next_attempt_at is not None]
-            return NotYet(max(min(waiting, default=now) - now, timedelta(seconds=1)))
-        if not await store.claim(session, message.id, job.attempt, now):
-            return Skip("skipped: claimed by another job")
-        domain = await self._domains.for_message(session, message)
-        return Claimed(message, recipients, due, domain, now)
+        if not isinstance(decided, _Candidate):
+            return decided
+        domain = await self._domains.for_message(session, decided.message)
+        return Claimed(decided.message, decided.recipients, decided.due, domain, now)
+
+
+class ClaimContended(Exception):
+    """A batch lost a claim to a concurrent job; retried job by job."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    message: EmailMessage
+    recipients: list[MessageRecipient]
+    due: list[MessageRecipient]
+    attempt: int
+
+
+def _decide(
+    job: DeliverMessage,
+    loaded: tuple[EmailMessage, list[MessageRecipient]] | None,
+    now: datetime,
+) -> Claim | _Candidate:
+    """Stale (the message moved on) or early (nothing due yet), or a candidate to claim."""
+    if loaded is None:
+        return Skip("skipped: no such message")
+    message, recipients = loaded
+    if message.status not in store.CLAIMABLE or message.attempts != job.attempt:
+        return Skip(f"skipped: message is {message.status} at attempt {message.attempts}")
+    due = [r for r in recipients if is_due(r, now)]
+    if not due and any(r.status in WAITING for r in recipients):
+        waiting = [r.next_attempt_at for r in recipients if r.next_attempt_at is not None]
+        return NotYet(max(min(waiting, default=now) - now, timedelta(seconds=1)))
+    return _Candidate(message, recipients, due, job.attempt)
 
 
 def is_due(recipient: MessageRecipient, now: datetime) -> bool:

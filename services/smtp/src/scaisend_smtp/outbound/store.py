@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,7 +51,8 @@ _CLAIM = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("message_id"))
     .where(_MESSAGES.c.attempts == bindparam("attempt"))
-    .where(_MESSAGES.c.status.in_([s.value for s in CLAIMABLE]))
+    # OR of equalities, not IN: an expanding IN list cannot run as an executemany.
+    .where(or_(*(_MESSAGES.c.status == s.value for s in CLAIMABLE)))
     .values(
         status=MessageStatus.SENDING.value,
         attempts=bindparam("next_attempt"),
@@ -67,14 +68,19 @@ _UPDATE_RECIPIENT = (
 )
 
 
-async def claim(session: AsyncSession, message_id: str, attempt: int, now: datetime) -> bool:
-    """Attempt `attempt` (0-based) starts: status `sending`, attempts = attempt + 1.
+async def claim(session: AsyncSession, attempts: list[tuple[str, int]], now: datetime) -> int:
+    """Attempts (message id, 0-based attempt) start: status `sending`, attempts = attempt + 1,
+    in one executemany; returns how many rows moved. Each UPDATE matches at most its one row,
+    so a total equal to len(attempts) means every claim was won.
 
     Guarded on the attempt count as well as the status, so a duplicate or stale job (the
     reconciler re-enqueued it, an operator retried it) finds nothing to claim and stops."""
-    params = {"message_id": message_id, "attempt": attempt, "next_attempt": attempt + 1, "now": now}
+    if not attempts:
+        return 0
+    params = [{"message_id": message_id, "attempt": attempt, "next_attempt": attempt + 1,
+               "now": now} for message_id, attempt in attempts]  # fmt: skip
     result = await session.exec(_CLAIM, params=params)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
