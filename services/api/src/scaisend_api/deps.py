@@ -16,7 +16,9 @@ from scaisend_core.permissions import ALL_PERMISSIONS
 from scaisend_core.queue import Job, JobBuffer
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    hop on every request for a dictionary lookup."""
     state: AppState = request.app.state.scaisend
     return state
 
