@@ -73,6 +73,27 @@ async def test_a_4xx_defers_and_the_retry_delivers(
     assert only(await events_of(sessions, message.id), EventType.DELIVERED).details["attempt"] == 2
 
 
+async def test_retries_back_off_along_the_schedule(
+    outbound: Outbound, inbox: MxFleet, tenant: Tenant, sender_domain: DomainFixture,
+    rendered_factory: RenderedFactory, sessions: SessionFactory, clock: Clock,
+) -> None:  # fmt: skip
+    inbox[0].script.rcpt[RCPT] = ["451 4.3.0 Try again later"] * 4
+    message = await rendered_factory(tenant, [RCPT])
+    waits = []
+    for attempt in range(4):
+        started = clock.value
+        await run(outbound, message, attempt=attempt)
+        _, [recipient] = await load(sessions, message.id)
+        assert recipient.next_attempt_at is not None
+        waits.append(int((recipient.next_attempt_at - started).total_seconds()))
+        clock.advance(seconds=waits[-1] + 1)
+
+    # The test settings' SMTP_RETRY_SCHEDULE is 60,300,900; its last delay repeats.
+    assert list(outbound.settings.smtp_retry_schedule) == [60, 300, 900]
+    assert waits == [60, 300, 900, 900]
+    assert kinds(await events_of(sessions, message.id)) == ["deferred"] * 4
+
+
 async def test_a_retry_that_comes_too_early_is_put_back(
     outbound: Outbound, inbox: MxFleet, tenant: Tenant, sender_domain: DomainFixture,
     rendered_factory: RenderedFactory, clock: Clock,
