@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, literal, update
+from sqlalchemy import bindparam, case, exists, literal, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import and_, col, select
@@ -69,9 +69,14 @@ def is_lock_conflict(exc: BaseException) -> bool:
 async def begin_read_committed(session: AsyncSession) -> None:
     """Claims and outcomes run concurrently on one endpoint's rows; under REPEATABLE READ the
     claim's range scan takes gap locks that outcome updates then deadlock on. READ COMMITTED
-    locks only the rows themselves (SKIP LOCKED still works). Call before the first statement."""
+    locks only the rows themselves (SKIP LOCKED still works). Call before the first statement.
+    SET TRANSACTION applies to this transaction only: one statement, where the connection's
+    isolation_level option costs one to set the session and one to reset it at check-in."""
     if session.bind is not None and session.bind.dialect.name in ("mysql", "mariadb"):
-        await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        await (await session.connection()).execute(_READ_COMMITTED)
+
+
+_READ_COMMITTED = text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _deliverable() -> Any:
