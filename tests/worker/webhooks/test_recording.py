@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.events import EventType
@@ -108,3 +109,30 @@ async def test_an_event_and_its_deliveries_commit_or_roll_back_together(
 async def count(sessions: SessionFactory, model: type[MessageEvent], row_id: str) -> int:
     async with sessions() as session:
         return len((await session.exec(select(model).where(col(model.id) == row_id))).all())
+
+
+async def test_claims_and_outcomes_run_read_committed_for_that_transaction_only(
+    sessions: SessionFactory, tenant: Tenant
+) -> None:
+    """Under READ COMMITTED a second read sees another transaction's commit (claims rely on
+    it to avoid gap-lock deadlocks with outcome writes); the next transaction on the same
+    pooled connection is back to the server's REPEATABLE READ."""
+
+    async def sees_concurrent_commit(read_committed: bool) -> bool:
+        async with sessions() as session:
+            if read_committed:
+                await repo.begin_read_committed(session)
+            before = len(await deliveries_in(session))
+            await emit(sessions, tenant.id, EventType.DELIVERED)
+            after = len(await deliveries_in(session))
+            await session.commit()
+        return after > before
+
+    await add_endpoint(sessions, tenant.id, "https://hooks.example.test/a")
+    assert await sees_concurrent_commit(read_committed=True)
+    assert not await sees_concurrent_commit(read_committed=False)
+    assert await sees_concurrent_commit(read_committed=True)
+
+
+async def deliveries_in(session: AsyncSession) -> list[WebhookDelivery]:
+    return list((await session.exec(select(WebhookDelivery))).all())
