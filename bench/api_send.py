@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 from fastapi import FastAPI, Request  # module level: the bare handler's string annotations
 from fastapi.responses import JSONResponse  # resolve against these globals
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
-MARIADB = os.environ.get("TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from _env import database, free_port, redis_db  # noqa: E402
+
 DOMAIN = "bench.scaisend.test"
 TARGETS = {"p50_ms": 5.0, "p99_ms": 20.0, "ratio": 0.40, "big_ms": 300.0}
 
@@ -62,50 +59,7 @@ def big_body(n: int = 1000) -> dict[str, Any]:
     return body
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- environment: database, Redis db, storage, tenant + key -----------------------------------
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"scaisend_bench_{os.getpid()}"
-    asyncio.run(_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    try:
-        yield f"{MARIADB}/{name}"
-    finally:
-        asyncio.run(_sql(f"DROP DATABASE IF EXISTS `{name}`"))
-
-
-async def _sql(statement: str) -> None:
-    from scaisend_core.db import create_engine_for_url
-
-    engine = create_engine_for_url(MARIADB + "/mysql")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
-@contextmanager
-def redis_db() -> Iterator[str]:
-    """Claim a Redis db number with the tests' lock so a concurrent test run is never hit."""
-    control = redis.Redis.from_url(f"{REDIS}/0")
-    owner = f"bench-{os.getpid()}"
-    for db in range(15, 0, -1):
-        if control.set(f"scaisend-test-db:{db}", owner, nx=True, ex=3600):
-            break
-    else:
-        raise SystemExit("no free Redis db (1-15 are all claimed)")
-    redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-    try:
-        yield f"{REDIS}/{db}"
-    finally:
-        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-        control.delete(f"scaisend-test-db:{db}")
 
 
 async def seed(database_url: str) -> str:

@@ -17,26 +17,23 @@ import asyncio
 import json
 import os
 import resource
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import redis
 import uvloop
 from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-MARIADB = os.environ.get("TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from _env import database, redis_db  # noqa: E402
+
 SECRET_KEY = "test-secret-key-" + "0123456789abcdef" * 2
 TARGETS = {"msgs_per_s": 300.0, "render_share": 0.10}
 
@@ -75,43 +72,6 @@ def template_data(n: int) -> dict[str, Any]:
 
 
 # --- environment --------------------------------------------------------------------------------
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"scaisend_bench_{secrets.token_hex(4)}"
-    asyncio.run(_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    try:
-        yield f"{MARIADB}/{name}"
-    finally:
-        asyncio.run(_sql(f"DROP DATABASE IF EXISTS `{name}`"))
-
-
-async def _sql(statement: str) -> None:
-    from scaisend_core.db import create_engine_for_url
-
-    engine = create_engine_for_url(MARIADB + "/mysql")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
-@contextmanager
-def redis_db() -> Iterator[str]:
-    """Claim a Redis db number with the tests' lock so a concurrent test run is never hit."""
-    control = redis.Redis.from_url(f"{REDIS}/0")
-    owner = f"bench-{os.getpid()}"
-    for db in range(15, 0, -1):
-        if control.set(f"scaisend-test-db:{db}", owner, nx=True, ex=3600):
-            break
-    else:
-        raise SystemExit("no free Redis db (1-15 are all claimed)")
-    redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-    try:
-        yield f"{REDIS}/{db}"
-    finally:
-        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-        control.delete(f"scaisend-test-db:{db}")
 
 
 # --- seeding ------------------------------------------------------------------------------------

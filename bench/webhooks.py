@@ -38,56 +38,18 @@ from typing import Any
 
 import httpx
 import orjson
-import redis
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-MARIADB = os.environ.get("TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from _env import database, redis_db  # noqa: E402
+
 SECRET_KEY = "bench-secret-key-" + "0123456789abcdef" * 2
 TARGET_EVENTS_PER_SECOND = 1000.0
 CAP = 10  # WebhookOptions.endpoint_concurrency
 
 
 # --- infrastructure ----------------------------------------------------------------------------
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"scaisend_bench_webhooks_{secrets.token_hex(3)}"
-    asyncio.run(_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    try:
-        yield f"{MARIADB}/{name}"
-    finally:
-        asyncio.run(_sql(f"DROP DATABASE IF EXISTS `{name}`"))
-
-
-async def _sql(statement: str) -> None:
-    from scaisend_core.db import create_engine_for_url
-
-    engine = create_engine_for_url(MARIADB + "/mysql")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
-@contextmanager
-def redis_db() -> Iterator[str]:
-    """Claim a Redis db number with the tests' lock so a concurrent test run is never hit."""
-    control = redis.Redis.from_url(f"{REDIS}/0")
-    owner = f"bench-{os.getpid()}"
-    for db in range(15, 0, -1):
-        if control.set(f"scaisend-test-db:{db}", owner, nx=True, ex=3600):
-            break
-    else:
-        raise SystemExit("no free Redis db (1-15 are all claimed)")
-    redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-    try:
-        yield f"{REDIS}/{db}"
-    finally:
-        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
-        control.delete(f"scaisend-test-db:{db}")
 
 
 # --- the receiver (own process): a bare HTTP/1.1 server that counts -----------------------------
