@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 CSV = b"sku,qty\nA-1,2\n"
 LOGO = b"\x89PNG pretend"
+START_TIMEOUT = 90.0
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,8 @@ def server(test_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    """Generous on purpose: a cold start imports every service module, slow on a loaded CI host."""
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"scaisend serve exited: {log.read_text()}")
@@ -98,7 +100,7 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> No
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("scaisend serve did not become ready in 30 s")
+    raise RuntimeError(f"scaisend serve was not ready in {START_TIMEOUT:.0f} s:\n{log.read_text()}")
 
 
 async def _sdk(call: Callable[[], T]) -> T:
