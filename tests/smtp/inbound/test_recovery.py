@@ -8,11 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
+from prometheus_client import REGISTRY
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import Tenant, utcnow
 from scaisend_smtp.inbound import store
-from scaisend_smtp.inbound.process import STRANDED_AFTER, InboundContext
+from scaisend_smtp.inbound.process import STRANDED_AFTER, InboundContext, sweep_inbound
 from tests.smtp.inbound import rows
 from tests.smtp.inbound.goldens import DATA, GOLDEN
 from tests.smtp.inbound.test_process import receive, verp
@@ -87,6 +88,23 @@ async def test_the_workers_startup_sweep_processes_a_stranded_message(
 
     assert [e.event_type for e in await rows.events(sessions, golden.message_id)] == ["bounce"]
     assert not await storage.exists(store.pending_key(key))
+
+
+def requeued_total() -> float:
+    return REGISTRY.get_sample_value("scaisend_inbound_requeued_total") or 0.0
+
+
+async def test_the_sweep_cron_counts_what_it_requeues(inbound_context: InboundContext) -> None:
+    """An operator sees lost jobs on /metrics, not only in the logs."""
+    key = store.raw_key("2026-03-03", old_inbound_id(timedelta(hours=2)))
+    await inbound_context.storage.put(key, (DATA / "not_a_report.eml").read_bytes())
+    await inbound_context.storage.put(store.pending_key(key), b"")
+    before = requeued_total()
+
+    assert await sweep_inbound({"inbound": inbound_context}) == 1
+    assert requeued_total() == before + 1
+    assert await sweep_inbound({"inbound": inbound_context}) == 0  # its job is queued now
+    assert requeued_total() == before + 1
 
 
 async def test_unusable_and_missing_messages_are_settled_too(

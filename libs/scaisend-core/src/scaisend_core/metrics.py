@@ -39,6 +39,10 @@ MESSAGE_EVENTS = Counter(
 INBOUND_MESSAGES = Counter(
     "scaisend_inbound_messages_total", "Inbound DSN/ARF messages", ["kind", "outcome"]
 )
+INBOUND_REQUEUED = Counter(
+    "scaisend_inbound_requeued_total",
+    "Stored inbound messages queued again by the sweep because their processing job was lost",
+)
 
 
 async def sample_queues(redis: ArqRedis, queues: Iterable[str] = QUEUES) -> None:

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.db import SessionFactory, transaction
 from scaisend_core.errors import ObjectNotFound, StorageError
-from scaisend_core.metrics import INBOUND_MESSAGES
+from scaisend_core.metrics import INBOUND_MESSAGES, INBOUND_REQUEUED
 from scaisend_core.models import utcnow
 from scaisend_core.queue import JobBuffer, ProcessInbound
 from scaisend_core.queue.connection import arq_redis_settings
@@ -109,6 +109,7 @@ async def sweep_inbound(ctx: dict[str, Any]) -> int:
         context.storage, context.redis, older_than=STRANDED_AFTER, now=utcnow()
     )
     if queued:
+        INBOUND_REQUEUED.inc(queued)  # non-zero means Redis lost jobs: worth an operator's look
         log.warning("re-queued %d stored inbound messages whose jobs were lost", queued)
     return queued
 
