@@ -1,6 +1,10 @@
-"""Posting webhook requests: one pooled httpx client (HTTP/2 where offered) whose connections
-only reach addresses the SSRF guard allows, a total deadline, no redirects, OAuth2
-client-credentials bearer tokens cached until expiry, and a PostResult instead of exceptions."""
+"""Posting webhook requests: kept-alive connections that only reach addresses the SSRF guard
+allows, HTTP/2 where the receiver offers it, a total deadline, no redirects, OAuth2
+client-credentials bearer tokens cached until expiry, and a PostResult instead of exceptions.
+
+Requests go through the lean HTTP/1.1 pool of webhook_http (a fraction of httpx's CPU per
+request); the pooled httpx client takes what that pool leaves to it: receivers that choose
+HTTP/2 in TLS's ALPN, unusual URLs, and the OAuth2 token requests."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from scaisend_core.webhook_http import Http1Pool, Http2Offered, HttpError
 from scaisend_core.webhook_urls import UnsafeWebhookUrl, UrlGuard
 
 DEFAULT_TIMEOUT = 30.0  # docs: a 2xx within 30 s is success
@@ -232,6 +237,7 @@ class WebhookSender:
         self.guard = guard
         self.timeout = timeout
         self.tokens = TokenCache(clock)
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=200)
         self.client = httpx.AsyncClient(
             transport=GuardedTransport(guard, limits, http2=http2, ssl_context=ssl_context),
@@ -239,8 +245,10 @@ class WebhookSender:
             follow_redirects=False,
             trust_env=False,
         )
+        self.http1 = Http1Pool(guard, ssl_context, http2=http2, max_connections=max_connections)
 
     async def aclose(self) -> None:
+        await self.http1.aclose()
         await self.client.aclose()
 
     async def post(
@@ -267,7 +275,7 @@ class WebhookSender:
             error = f"timed out after {self.timeout:g} s"
         except OAuthError as exc:
             error = f"oauth: {exc}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, HttpError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if status == 401 and oauth is not None:
             self.tokens.invalidate(oauth)  # a revoked token: fetch a fresh one next time
@@ -275,6 +283,16 @@ class WebhookSender:
         return PostResult(status, snippet, error, duration)
 
     async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        if self.http1.handles(url):
+            try:
+                response = await self.http1.post(url, body, headers, SNIPPET_BYTES)
+            except Http2Offered:
+                pass  # the origin is remembered: httpx from now on
+            else:
+                return response.status_code, response.body.decode("utf-8", "replace")
+        return await self._send_httpx(url, body, headers)
+
+    async def _send_httpx(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         async with self.client.stream("POST", url, content=body, headers=headers) as response:
             received = b""
             async for chunk in response.aiter_bytes():
