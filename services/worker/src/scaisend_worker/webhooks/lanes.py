@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 # Claims up to `free` units for a lane; True when it filled them all (more may be due).
 Starter = Callable[["WebhookRuntime", "Lane", int], Awaitable[bool]]
+# Frees the unit's slot; a unit calls it once its request is answered (or not made), so the
+# next request starts while this one's outcome is still being written.
+Release = Callable[[], None]
 # Makes one request's (or batch's) coroutine when a slot is free.
-Unit = Callable[[], Coroutine[Any, Any, None]]
+Unit = Callable[[Release], Coroutine[Any, Any, None]]
 SUCCESS_WRITE_INTERVAL = timedelta(seconds=1)
 
 
@@ -114,17 +117,30 @@ class Lane:
         self._lanes.spawn(self._run(unit), f"webhook-{self.endpoint_id}")
 
     async def _run(self, unit: Unit) -> None:
+        """A slot is held while the request is in flight, not while its outcome is written: the
+        cap bounds requests at the endpoint, and outcomes are group-committed meanwhile."""
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._free_slot()
+
         try:
-            await unit()
+            await unit(release)
         except Exception:
             # The rows stay leased and pending: the reconciler retries them after the lease.
             log.exception("webhook delivery to %s failed unexpectedly", self.endpoint_id)
         finally:
-            self.in_flight -= 1
-            if self._queued and not self._lanes.stopping:
-                self._launch(self._queued.popleft()[1])
-            if self._more and len(self._queued) < self.cap:
-                self.wake()
+            release()
+
+    def _free_slot(self) -> None:
+        self.in_flight -= 1
+        if self._queued and not self._lanes.stopping:
+            self._launch(self._queued.popleft()[1])
+        if self._more and len(self._queued) < self.cap:
+            self.wake()
 
     def drop_queued(self) -> list[str]:
         """Forget the units still waiting for a slot; their delivery ids, to release."""

@@ -15,6 +15,7 @@ from scaisend_core.repositories import webhook_deliveries as repo
 from scaisend_core.repositories.webhook_deliveries import Claim
 from scaisend_core.webhook_payloads import JSON, SCAISEND_USER_AGENT, envelope_for, scaisend_body
 from scaisend_core.webhook_signing import standard_headers
+from scaisend_worker.webhooks.lanes import Release
 from scaisend_worker.webhooks.outcome import after_attempt, undeliverable
 from scaisend_worker.webhooks.recording import in_transaction, record_outcome
 from scaisend_worker.webhooks.targets import Target, target_for
@@ -61,8 +62,10 @@ async def deliver(
     target: Target,
     delivery: WebhookDelivery,
     event: MessageEvent | None,
+    release: Release,
 ) -> None:
     if event is None:
+        release()
         record = undeliverable(delivery, "the event no longer exists", runtime.clock())
         await record_outcome(runtime, lane, [record], None, kind="scaisend")
         return
@@ -72,5 +75,6 @@ async def deliver(
         timestamp = int(runtime.clock().timestamp())
         headers |= standard_headers(target.signing_secret, event.id, timestamp, body)
     result = await runtime.sender.post(target.url, body, headers, target.oauth)
+    release()
     record = after_attempt(delivery, result, runtime.clock())
     await record_outcome(runtime, lane, [record], result.ok, kind="scaisend")

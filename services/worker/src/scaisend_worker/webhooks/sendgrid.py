@@ -23,6 +23,7 @@ from scaisend_core.webhook_payloads import (
     sendgrid_event_for,
 )
 from scaisend_core.webhook_signing import sendgrid_headers
+from scaisend_worker.webhooks.lanes import Release
 from scaisend_worker.webhooks.outcome import after_attempt, undeliverable
 from scaisend_worker.webhooks.recording import in_transaction, record_outcome, release
 from scaisend_worker.webhooks.targets import Target, target_for
@@ -71,7 +72,12 @@ def _claimer(
 
 
 async def post_batch(
-    runtime: WebhookRuntime, lane: Lane, target: Target, claim: Claim, batch_id: str
+    runtime: WebhookRuntime,
+    lane: Lane,
+    target: Target,
+    claim: Claim,
+    batch_id: str,
+    release_slot: Release,
 ) -> None:
     events, orphans = _render(claim)
     batch, left_over = _fit(events, runtime.options.batch_max_bytes)
@@ -83,6 +89,7 @@ async def post_batch(
     if batch:
         body = sendgrid_body(payload for _, payload in batch)
         result = await runtime.sender.post(target.url, body, _headers(runtime, target, body))
+        release_slot()
         now = runtime.clock()
         records += [after_attempt(d, result, now, batch_id) for d, _ in batch]
         ok = result.ok
