@@ -3,6 +3,7 @@ on-behalf-of is refused; a valid key reaches the route."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -13,7 +14,7 @@ from sqlmodel import col, update
 from scaisend_api.deps import PrincipalDep, permission
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import ApiKey, Tenant, utcnow
-from tests.fixtures.factories import KeyFactory, KeyFixture
+from tests.fixtures.factories import KeyFactory, KeyFixture, TenantFactory
 
 probe = APIRouter()
 
@@ -140,3 +141,38 @@ async def test_last_used_is_recorded_without_a_write_per_request(
         row = await session.get(ApiKey, api_key.row.id)
         assert row is not None
         assert row.last_used_at is not None
+
+
+async def test_concurrent_requests_are_each_decided_by_their_own_key(
+    app_with_probe: httpx.AsyncClient,
+    api_key: KeyFixture,
+    tenant_factory: TenantFactory,
+    key_factory: KeyFactory,
+    sessions: SessionFactory,
+) -> None:
+    """Lookups of requests in flight together share one statement; a revoked key, a suspended
+    tenant's key and an unknown key among valid ones still get their own answers."""
+    revoked = await key_factory(await _tenant(sessions, api_key))
+    suspended_tenant = await tenant_factory("Suspended Co")
+    suspended = await key_factory(suspended_tenant)
+    async with sessions() as session:
+        await session.exec(
+            update(ApiKey).where(col(ApiKey.id) == revoked.row.id).values(revoked_at=utcnow())
+        )
+        await session.exec(
+            update(Tenant).where(col(Tenant.id) == suspended_tenant.id).values(status="suspended")
+        )
+        await session.commit()
+    unknown = {"Authorization": "Bearer sg_live_" + "0" * 32}
+    headers = [api_key.headers, revoked.headers, suspended.headers, unknown, api_key.headers]
+    responses = await asyncio.gather(
+        *(app_with_probe.get("/v3/_probe", headers=h) for h in headers)
+    )
+    assert [r.status_code for r in responses] == [200, 401, 403, 401, 200]
+
+
+async def _tenant(sessions: SessionFactory, key: KeyFixture) -> Tenant:
+    async with sessions() as session:
+        tenant = await session.get(Tenant, key.row.tenant_id)
+        assert tenant is not None
+        return tenant

@@ -3,6 +3,7 @@ storage) before the 202, then queued for the worker; sender domains, sandbox and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from tests.api.helpers import (
     queued_jobs,
     state_of,
 )
-from tests.fixtures.factories import KeyFactory, KeyFixture
+from tests.fixtures.factories import KeyFactory, KeyFixture, TenantFactory
 
 pytestmark = pytest.mark.usefixtures("verified_sender")
 
@@ -222,6 +223,41 @@ async def test_an_unverified_sender_domain_is_403(
     }
     assert await _messages(sessions) == []
     assert await queued_jobs(redis) == []
+
+
+async def test_concurrent_sends_each_get_their_own_sender_domain_answer(
+    client: httpx.AsyncClient,
+    api_key: KeyFixture,
+    tenant_factory: TenantFactory,
+    key_factory: KeyFactory,
+    sessions: SessionFactory,
+) -> None:
+    """Sender-domain checks of sends in flight together share one statement; each send is
+    still answered for its own tenant and domain (another tenant's verified domain is not
+    yours, a deactivated one is refused the moment it is deactivated)."""
+    other_key = await key_factory(await tenant_factory("Other Co"))
+    await add_verified_domain(sessions, api_key.row.tenant_id, "off.test")
+    async with sessions() as session:
+        await session.exec(
+            update(SenderDomain)
+            .where(col(SenderDomain.domain) == "off.test")
+            .values(is_active=False)
+        )
+        await session.commit()
+    sends = [
+        (api_key, SENDER_DOMAIN),
+        (other_key, SENDER_DOMAIN),
+        (api_key, "off.test"),
+        (api_key, "unverified.test"),
+        (api_key, SENDER_DOMAIN),
+    ]
+    responses = await asyncio.gather(*(
+        client.post("/v3/mail/send", headers=key.headers,
+                    json=mail_body(**{"from": {"email": f"hello@{domain}"}}))
+        for key, domain in sends
+    ))  # fmt: skip
+    assert [r.status_code for r in responses] == [202, 403, 403, 403, 202]
+    assert len(await _messages(sessions)) == 2
 
 
 async def test_a_personalization_from_needs_a_verified_domain_too(

@@ -3,6 +3,7 @@ window is full, the headers on successful responses too, and a fresh window lets
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -117,3 +118,27 @@ async def test_unauthenticated_routes_are_not_counted(
     for _ in range(3):
         assert (await http.get("/health")).status_code == 200
     assert await redis.keys("ratelimit:*") == []
+
+
+async def test_concurrent_requests_share_a_round_trip_but_each_gets_its_own_count(
+    limited: tuple[httpx.AsyncClient, AppState, Clock],
+    api_key: KeyFixture,
+    tenant: Tenant,
+    key_factory: KeyFactory,
+    redis: ArqRedis,
+) -> None:
+    """Five requests at once on a limit of 2 (and one on another key): exactly two pass with
+    remaining 1 and 0, three are 429, as five INCRs one after the other would decide."""
+    http, _, _ = limited
+    other = await key_factory(tenant)
+    responses = await asyncio.gather(
+        *(http.get("/v3/_limited", headers=api_key.headers) for _ in range(5)),
+        http.get("/v3/_limited", headers=other.headers),
+    )
+    mine, theirs = responses[:5], responses[5]
+    assert sorted(r.status_code for r in mine) == [200, 200, 429, 429, 429]
+    passed = [r.headers["x-ratelimit-remaining"] for r in mine if r.status_code == 200]
+    assert sorted(passed) == ["0", "1"]
+    assert theirs.status_code == 200
+    assert theirs.headers["x-ratelimit-remaining"] == "1"
+    assert await redis.get(f"ratelimit:default:{api_key.row.id}:1900000000") == b"5"

@@ -21,11 +21,12 @@ from scaisend_api.observability import MetricsMiddleware
 from scaisend_api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from scaisend_api.routes import ROUTERS
 from scaisend_api.services.mail.committer import GroupCommitter
+from scaisend_api.services.mail.senders import SenderDomains
 from scaisend_api.settings import ApiSettings
 from scaisend_api.state import AppState
 from scaisend_core.config import load_settings
 from scaisend_core.crypto import SecretBox
-from scaisend_core.db import create_engine, create_session_factory
+from scaisend_core.db import create_engine, create_session_factory, open_reads
 from scaisend_core.queue.connection import create_arq_pool
 from scaisend_core.storage import open_storage
 
@@ -39,6 +40,8 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
         redis = await create_arq_pool(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         storage = await stack.enter_async_context(open_storage(settings))
+        reads = await open_reads(engine, settings.db_pool_size, settings.db_pool_recycle)
+        stack.push_async_callback(reads.close)
         sessions = create_session_factory(engine)
         tracker = LastUsedTracker(sessions, settings.api_key_last_used_flush_seconds)
         flusher = asyncio.create_task(tracker.run(), name="api-key-last-used")
@@ -49,16 +52,20 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            reads=reads,
             redis=redis,
             storage=storage,
             secrets=SecretBox(
                 settings.secret_key.get_secret_value(),
                 [s.get_secret_value() for s in settings.secret_key_previous],
             ),
-            authenticator=Authenticator([ApiKeyResolver(tracker), UnconfiguredJwtResolver()]),
+            authenticator=Authenticator(
+                [ApiKeyResolver(tracker, reads), UnconfiguredJwtResolver()]
+            ),
             last_used=tracker,
             rate_limiter=RateLimiter(redis, settings),
             committer=committer,
+            senders=SenderDomains(reads),
         )
 
 
@@ -86,7 +93,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
-    app.include_router(observability.router)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(observability.router)
     return app

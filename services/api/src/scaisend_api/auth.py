@@ -1,7 +1,8 @@
 """Who is calling: bearer credentials resolved to a tenant-scoped Principal.
 
 Resolvers are pluggable: API keys today, ScaiKey JWTs through the same interface. A key is looked
-up on every request (revocation is immediate); its last-use time is batched in memory."""
+up on every request (revocation is immediate), concurrent lookups sharing one statement; its
+last-use time is batched in memory."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from sqlalchemy import select as sa_select
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from scaisend_api.batching import Batcher
 from scaisend_core.crypto import sha256_hex
-from scaisend_core.db import SessionFactory
+from scaisend_core.db import Reads, SessionFactory
 from scaisend_core.errors import AuthenticationFailed, TenantSuspended
-from scaisend_core.models import ApiKey, Tenant, TenantStatus, utcnow
-from scaisend_core.repositories.api_keys import looks_like_api_key, touch_last_used
+from scaisend_core.models import TenantStatus, utcnow
+from scaisend_core.repositories.api_keys import (
+    KeyGrant,
+    grants_by_hash,
+    looks_like_api_key,
+    touch_last_used,
+)
 
 log = logging.getLogger(__name__)
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -47,44 +50,40 @@ class Principal:
 
 class CredentialResolver(Protocol):
     def accepts(self, token: str) -> bool: ...
-    async def resolve(self, token: str, session: AsyncSession) -> Principal: ...
+    async def resolve(self, token: str) -> Principal: ...
 
 
 class ApiKeyResolver:
-    def __init__(self, tracker: LastUsedTracker) -> None:
+    """Looks every presented key up in the database (never a cache), so a revoked or expired
+    key, or a suspended tenant, is refused on the next request. Concurrent requests share one
+    lookup statement (batching.py): each is answered by a read that started after it arrived."""
+
+    def __init__(self, tracker: LastUsedTracker, reads: Reads) -> None:
         self._tracker = tracker
+        self._reads = reads
+        self._lookups: Batcher[str, KeyGrant | None] = Batcher(self._lookup, "api-key-lookup")
 
     def accepts(self, token: str) -> bool:
         return looks_like_api_key(token)
 
-    async def resolve(self, token: str, session: AsyncSession) -> Principal:
-        # Columns, not ORM entities: this runs on every request, and rows cost more to build.
-        statement = (
-            sa_select(
-                *(col(c) for c in (ApiKey.id, ApiKey.tenant_id, ApiKey.scopes,
-                                   ApiKey.environment, ApiKey.revoked_at, ApiKey.expires_at)),
-                col(Tenant.status),
-            )
-            .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))
-            .where(col(ApiKey.key_hash) == sha256_hex(token))
-        )  # fmt: skip
-        connection = await session.connection()
-        row = (await connection.execute(statement)).first()
-        now = utcnow()
-        if row is None:
+    async def resolve(self, token: str) -> Principal:
+        grant = await self._lookups.run(sha256_hex(token))
+        if grant is None or not grant.usable:
             raise AuthenticationFailed("Invalid API key")
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-            raise AuthenticationFailed("Invalid API key")
-        if row.status == TenantStatus.SUSPENDED:
+        if grant.tenant_status == TenantStatus.SUSPENDED:
             raise TenantSuspended()
-        self._tracker.record(row.id, now)
+        self._tracker.record(grant.id, utcnow())
         return Principal(
-            tenant_id=row.tenant_id,
-            permissions=frozenset(row.scopes),
+            tenant_id=grant.tenant_id,
+            permissions=grant.scopes,
             kind="api_key",
-            credential_id=row.id,
-            environment="test" if row.environment == "test" else "live",
+            credential_id=grant.id,
+            environment="test" if grant.environment == "test" else "live",
         )
+
+    async def _lookup(self, key_hashes: list[str]) -> list[KeyGrant | None]:
+        grants = await grants_by_hash(self._reads, key_hashes, utcnow())
+        return [grants.get(key_hash) for key_hash in key_hashes]
 
 
 class UnconfiguredJwtResolver:
@@ -93,7 +92,7 @@ class UnconfiguredJwtResolver:
     def accepts(self, token: str) -> bool:
         return bool(_JWT_SHAPE.match(token))
 
-    async def resolve(self, token: str, session: AsyncSession) -> Principal:
+    async def resolve(self, token: str) -> Principal:
         raise AuthenticationFailed(
             "JWT authentication is not configured on this server (SCAIKEY_JWKS_URL is unset); "
             "use an API key"
@@ -104,7 +103,7 @@ class UnconfiguredJwtResolver:
 class Authenticator:
     resolvers: list[CredentialResolver]
 
-    async def authenticate(self, authorization: str | None, session: AsyncSession) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise AuthenticationFailed("Missing Authorization header")
         scheme, _, token = authorization.strip().partition(" ")
@@ -113,7 +112,7 @@ class Authenticator:
         token = token.strip()
         for resolver in self.resolvers:
             if resolver.accepts(token):
-                return await resolver.resolve(token, session)
+                return await resolver.resolve(token)
         raise AuthenticationFailed("Invalid API key")
 
 

@@ -27,8 +27,9 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, shared by the caller lookup, SessionDep and UowDep (FastAPI
-    caches a dependency per request): one pooled connection instead of two on every call."""
+    """One session per request, shared by SessionDep and UowDep (FastAPI caches a dependency
+    per request). The caller lookup does not use it (auth.py reads through `state.reads`), so
+    a route that never touches the database never checks out a pooled connection."""
     async with state.sessions() as session:
         yield session
 
@@ -67,7 +68,6 @@ UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 async def get_principal(
     request: Request,
     state: StateDep,
-    session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     on_behalf_of: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -76,7 +76,7 @@ async def get_principal(
             "The on-behalf-of header (subuser impersonation) is not supported by ScaiSend; "
             "use an API key of the tenant you want to act for"
         )
-    principal = await state.authenticator.authenticate(authorization, session)
+    principal = await state.authenticator.authenticate(authorization)
     request.state.principal = principal
     await _count_request(request, state, principal)
     return principal

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scaisend_api.auth import Authenticator, LastUsedTracker
 from scaisend_api.ratelimit import RateLimiter
 from scaisend_api.services.mail.committer import GroupCommitter
+from scaisend_api.services.mail.senders import SenderDomains
 from scaisend_api.settings import ApiSettings
 from scaisend_core.crypto import SecretBox
-from scaisend_core.db import SessionFactory
+from scaisend_core.db import Reads, SessionFactory
 from scaisend_core.storage import Storage
 
 
@@ -21,6 +22,7 @@ class AppState:
     settings: ApiSettings
     engine: AsyncEngine
     sessions: SessionFactory
+    reads: Reads
     redis: ArqRedis
     storage: Storage
     secrets: SecretBox
@@ -28,3 +30,4 @@ class AppState:
     last_used: LastUsedTracker
     rate_limiter: RateLimiter
     committer: GroupCommitter
+    senders: SenderDomains

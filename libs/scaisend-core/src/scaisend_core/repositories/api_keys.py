@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.crypto import sha256_hex
+from scaisend_core.db import Reads
 from scaisend_core.errors import ValidationFailed
 from scaisend_core.ids import new_id
 from scaisend_core.models import ApiKey, ApiKeyEnvironment
@@ -71,6 +75,65 @@ async def create_api_key(
 async def find_by_secret(session: AsyncSession, secret: str) -> ApiKey | None:
     statement = select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret))
     return (await session.exec(statement)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What a presented key grants at this moment: the API's per-request authentication."""
+
+    id: str
+    tenant_id: str
+    scopes: frozenset[str]
+    environment: str
+    usable: bool  # neither revoked nor expired
+    tenant_status: str
+
+
+# Indexed lookups (key_hash is unique) joined to the tenant; validity is decided in SQL against
+# the caller's clock, so no datetime has to come back through the raw driver.
+_GRANTS_SQL = (
+    "SELECT k.key_hash, k.id, k.tenant_id, k.scopes, k.environment,"
+    " CASE WHEN k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :now)"
+    " THEN 1 ELSE 0 END, t.status"
+    " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash IN ({hashes})"
+)
+
+
+async def grants_by_hash(
+    reads: Reads, key_hashes: Collection[str], now: datetime
+) -> dict[str, KeyGrant]:
+    """The grant of each SHA-256 that matches a key, read now (never cached: revocation,
+    expiry and suspension apply to the next lookup). One statement for many hashes, so the
+    API can answer concurrent requests with one round trip (about 50 µs through `Reads`,
+    against an ORM session's 1 ms per request)."""
+    distinct = sorted(set(key_hashes))
+    if not distinct:
+        return {}
+    params: dict[str, object] = {f"h{i}": value for i, value in enumerate(distinct)}
+    params["now"] = now
+    rows = await reads.all(_grants_statement(len(distinct)), params)
+    return {
+        key_hash: KeyGrant(
+            id=key_id,
+            tenant_id=tenant_id,
+            scopes=_scope_set(scopes),
+            environment=environment,
+            usable=bool(usable),
+            tenant_status=tenant_status,
+        )
+        for key_hash, key_id, tenant_id, scopes, environment, usable, tenant_status in rows
+    }
+
+
+@lru_cache(maxsize=64)
+def _grants_statement(count: int) -> str:
+    return _GRANTS_SQL.format(hashes=", ".join(f":h{i}" for i in range(count)))
+
+
+@lru_cache(maxsize=1024)
+def _scope_set(stored: str | bytes) -> frozenset[str]:
+    """The JSON column as the driver returns it (text); a few distinct values per install."""
+    return frozenset(json.loads(stored))
 
 
 async def touch_last_used(session: AsyncSession, used: dict[str, datetime]) -> None:

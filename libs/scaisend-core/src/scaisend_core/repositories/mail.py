@@ -1,51 +1,54 @@
-"""Accepting mail: the references a send may name (templates, batches, ASM groups) and the bulk
-insert of its messages, recipients and attachment rows (one statement per table)."""
+"""Accepting mail: the references a send may name (templates, batches, ASM groups), read through
+`Reads` like the rest of the send path's lookups, and the bulk insert of its messages,
+recipients and attachment rows (one statement per table)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scaisend_core.models import (
-    AsmGroup,
-    EmailMessage,
-    MailBatch,
-    MessageAttachment,
-    MessageRecipient,
-    Template,
-)
+from scaisend_core.db import Reads
+from scaisend_core.models import EmailMessage, MessageAttachment, MessageRecipient
 
 
-async def template_usable(session: AsyncSession, tenant_id: str, template_id: str) -> bool:
+async def template_usable(reads: Reads, tenant_id: str, template_id: str) -> bool:
     """A dynamic template of this tenant that is not deleted."""
-    statement = select(Template.id).where(
-        col(Template.tenant_id) == tenant_id,
-        col(Template.id) == template_id,
-        col(Template.generation) == "dynamic",
-        col(Template.deleted_at).is_(None),
+    statement = (
+        "SELECT 1 FROM templates WHERE tenant_id = :tenant_id AND id = :template_id"
+        " AND generation = 'dynamic' AND deleted_at IS NULL"
     )
-    return (await session.exec(statement)).first() is not None
+    params = {"tenant_id": tenant_id, "template_id": template_id}
+    return await reads.first(statement, params) is not None
 
 
-async def batch_exists(session: AsyncSession, tenant_id: str, batch_id: str) -> bool:
-    statement = select(MailBatch.id).where(
-        col(MailBatch.tenant_id) == tenant_id, col(MailBatch.id) == batch_id
-    )
-    return (await session.exec(statement)).first() is not None
+async def batch_exists(reads: Reads, tenant_id: str, batch_id: str) -> bool:
+    statement = "SELECT 1 FROM mail_batches WHERE tenant_id = :tenant_id AND id = :batch_id"
+    return await reads.first(statement, {"tenant_id": tenant_id, "batch_id": batch_id}) is not None
 
 
-async def existing_asm_groups(
-    session: AsyncSession, tenant_id: str, group_ids: Iterable[int]
-) -> set[int]:
-    statement = select(AsmGroup.id).where(
-        col(AsmGroup.tenant_id) == tenant_id, col(AsmGroup.id).in_(set(group_ids))
-    )
-    return {int(i) for i in (await session.exec(statement)).all() if i is not None}
+async def existing_asm_groups(reads: Reads, tenant_id: str, group_ids: Iterable[int]) -> set[int]:
+    wanted = sorted(set(group_ids))
+    if not wanted:
+        return set()
+    params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(wanted)}
+    params["tenant_id"] = tenant_id
+    rows = await reads.all(_asm_groups_statement(len(wanted)), params)
+    return {int(row[0]) for row in rows}
+
+
+@lru_cache(maxsize=64)
+def _asm_groups_statement(count: int) -> str:
+    """Placeholders only: the ids themselves are bound parameters."""
+    names = ", ".join(f":g{i}" for i in range(count))
+    return _ASM_GROUPS_SQL.format(names=names)
+
+
+_ASM_GROUPS_SQL = "SELECT id FROM asm_groups WHERE tenant_id = :tenant_id AND id IN ({names})"
 
 
 async def insert_accepted(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from scaisend_api.auth import Principal
-from scaisend_api.deps import StateDep, UowDep, permission
+from scaisend_api.deps import StateDep, permission
 from scaisend_api.schemas.mail_send import MailSendAccepted, MailSendRequest, inline_schema
 from scaisend_api.services.mail.body import MAX_MAIL_BODY, read_body
 from scaisend_api.services.mail.send import new_send, send_mail
@@ -42,7 +42,6 @@ REQUEST_BODY = {
 async def send(
     request: Request,
     principal: Sender,
-    uow: UowDep,
     state: StateDep,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -50,5 +49,5 @@ async def send(
     `mail_settings.sandbox_mode.enable`) validates and records the same way, then stops."""
     limit = min(MAX_MAIL_BODY, state.settings.api_max_body_bytes)
     raw = await read_body(request, limit)
-    stored = await send_mail(uow, state, new_send(principal, raw, idempotency_key))
+    stored = await send_mail(state, new_send(principal, raw, idempotency_key))
     return JSONResponse(stored.body, status_code=stored.status, headers=stored.headers)

@@ -1,6 +1,9 @@
 """POST /v3/mail/send as a list of named steps: replay an idempotent request, validate, check
 scopes and sender domains, store attachments, write every row in one transaction, commit, then
-enqueue. Nothing is acknowledged (202) before its rows are committed."""
+enqueue. Nothing is acknowledged (202) before its rows are committed.
+
+The per-send lookups (references, sender domains) go through `state.reads`, single statements
+without an ORM session; only an Idempotency-Key send opens a session."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_api import idempotency
 from scaisend_api.auth import Principal
@@ -21,8 +23,10 @@ from scaisend_api.services.mail.attachments import store_attachments
 from scaisend_api.services.mail.body import parse_json
 from scaisend_api.services.mail.model import MailRequest
 from scaisend_api.services.mail.rows import Context, Rows, build_rows, scheduled_for
+from scaisend_api.services.mail.senders import SenderDomains
 from scaisend_api.services.mail.validation import Checked, check_mail
 from scaisend_api.state import AppState
+from scaisend_core.db import Reads
 from scaisend_core.errors import (
     FieldError,
     PermissionDenied,
@@ -33,7 +37,7 @@ from scaisend_core.metrics import SENDS_ACCEPTED
 from scaisend_core.models import utcnow
 from scaisend_core.repositories import mail as repo
 from scaisend_core.repositories.idempotency import DuplicateKey
-from scaisend_core.repositories.sender_domains import domain_of, sending_domain_for
+from scaisend_core.repositories.sender_domains import domain_of
 
 log = logging.getLogger(__name__)
 ACCEPTED = 202
@@ -51,49 +55,59 @@ class Send:
         return hashlib.sha256(self.raw).hexdigest()
 
 
-async def send_mail(uow: UnitOfWork, state: AppState, send: Send) -> StoredResponse:
+async def send_mail(state: AppState, send: Send) -> StoredResponse:
+    """Without an Idempotency-Key the rows join the process's group commit (shared INSERTs,
+    COMMIT and EVAL) and no ORM session is opened at all; with one, the key's row must be in
+    the same transaction as the mail, so that send has a session and commits on its own."""
+    if send.idempotency_key:
+        async with state.sessions() as session:
+            uow = UnitOfWork(session, state)
+            try:
+                return await _send_once(uow, state, send)
+            finally:
+                uow.jobs.clear()
+    rows = await prepare(state, send)
+    await state.committer.submit(rows, state.redis)
+    _count_accepted(rows)
+    return accepted_response(rows.message_ids)
+
+
+async def prepare(state: AppState, send: Send) -> Rows:
+    """Validate, check scopes and sender domains, store attachments: the rows to write."""
     tenant_id = send.principal.tenant_id
-    if send.idempotency_key and (
-        stored := await idempotency.replay(
-            uow.session, tenant_id, send.idempotency_key, send.request_hash, send.now
-        )
-    ):
-        return stored
-    mail = await validate(uow.session, tenant_id, parse_json(send.raw), send.now)
+    mail = await validate(state.reads, tenant_id, parse_json(send.raw), send.now)
     authorize_schedule(send.principal, mail, send.now)
     sandbox = send.principal.forces_sandbox or mail.sandbox_mode
     if not sandbox and needs_verified_sender(state):
-        await check_sender_domains(uow.session, tenant_id, mail)
+        await check_sender_domains(state.senders, tenant_id, mail)
     rows = build_rows(mail, _context(state, send.principal, sandbox, send.now))
     await store_attachments(state.storage, tenant_id, mail.attachments)
-    return await persist(uow, state, send, rows)
+    return rows
 
 
-async def validate(session: AsyncSession, tenant_id: str, body: Any, now: datetime) -> MailRequest:
+async def validate(reads: Reads, tenant_id: str, body: Any, now: datetime) -> MailRequest:
     """Rules and references together, so one 400 lists every problem."""
     checked = check_mail(body, int(now.timestamp()))
-    errors = checked.errors + await reference_errors(session, tenant_id, checked)
+    errors = checked.errors + await reference_errors(reads, tenant_id, checked)
     if errors or checked.request is None:
         raise ValidationFailed(errors)
     return checked.request
 
 
-async def reference_errors(
-    session: AsyncSession, tenant_id: str, checked: Checked
-) -> list[FieldError]:
+async def reference_errors(reads: Reads, tenant_id: str, checked: Checked) -> list[FieldError]:
     errors = []
     if checked.template_id and not await repo.template_usable(
-        session, tenant_id, checked.template_id
+        reads, tenant_id, checked.template_id
     ):
         errors.append(FieldError(
             "The Template ID must be a valid template id for your account. "
             f"You provided {checked.template_id}.", "template_id"))  # fmt: skip
-    if checked.batch_id and not await repo.batch_exists(session, tenant_id, checked.batch_id):
+    if checked.batch_id and not await repo.batch_exists(reads, tenant_id, checked.batch_id):
         errors.append(FieldError(
             f"The batch id must be a valid batch id for your account. You provided "
             f"{checked.batch_id}.", "batch_id"))  # fmt: skip
     if checked.asm_group_ids:
-        known = await repo.existing_asm_groups(session, tenant_id, checked.asm_group_ids)
+        known = await repo.existing_asm_groups(reads, tenant_id, checked.asm_group_ids)
         for group_id in sorted(set(checked.asm_group_ids) - known):
             errors.append(FieldError(
                 "The ASM group ID must be a valid Group ID on your account. "
@@ -118,48 +132,51 @@ def needs_verified_sender(state: AppState) -> bool:
     return state.settings.smtp_delivery != "capture"
 
 
-async def check_sender_domains(session: AsyncSession, tenant_id: str, mail: MailRequest) -> None:
+async def check_sender_domains(senders: SenderDomains, tenant_id: str, mail: MailRequest) -> None:
     """Live mail needs a verified, active sender domain for every From used."""
-    senders = {"from": mail.from_.email}
+    addresses = {"from": mail.from_.email}
     for p in mail.personalizations:
         if p.from_ is not None:
-            senders.setdefault(f"personalizations.{p.index}.from", p.from_.email)
+            addresses.setdefault(f"personalizations.{p.index}.from", p.from_.email)
     checked: dict[str, bool] = {}
-    for field, email in senders.items():
+    for field, email in addresses.items():
         domain = domain_of(email)
         if domain not in checked:
-            checked[domain] = await sending_domain_for(session, tenant_id, email) is not None
+            checked[domain] = await senders.verified(tenant_id, domain)
         if not checked[domain]:
             error = SenderDomainNotVerified(domain)
             error.field = field
             raise error
 
 
-async def persist(uow: UnitOfWork, state: AppState, send: Send, rows: Rows) -> StoredResponse:
-    """Committed before the 202 either way. Without an Idempotency-Key the rows join the
-    process's group commit (shared INSERTs, COMMIT and EVAL); with one, the key's row must be
-    in the same transaction as the mail, so that send commits on its own."""
+async def _send_once(uow: UnitOfWork, state: AppState, send: Send) -> StoredResponse:
+    """An Idempotency-Key send: replay the first response, or commit the key's row with the
+    mail in one transaction (committed before the 202), then enqueue."""
+    assert send.idempotency_key is not None
+    tenant_id = send.principal.tenant_id
+    if stored := await idempotency.replay(
+        uow.session, tenant_id, send.idempotency_key, send.request_hash, send.now
+    ):
+        return stored
+    rows = await prepare(state, send)
     response = accepted_response(rows.message_ids)
-    if send.idempotency_key:
-        try:
-            await idempotency.remember(
-                uow.session, send.principal.tenant_id, send.idempotency_key,
-                send.request_hash, response, send.now,
-            )  # fmt: skip
-            await repo.insert_accepted(
-                uow.session, rows.messages, rows.recipients, rows.attachments
-            )
-        except DuplicateKey:
-            return await _lost_the_race(uow, send)
-        for job in rows.jobs:
-            uow.enqueue(job)
-        await commit_then_enqueue(uow, state)
-    else:
-        await uow.session.rollback()  # only reads so far: give the connection back first
-        await state.committer.submit(rows, state.redis)
+    try:
+        await idempotency.remember(
+            uow.session, tenant_id, send.idempotency_key, send.request_hash, response, send.now
+        )
+        await repo.insert_accepted(uow.session, rows.messages, rows.recipients, rows.attachments)
+    except DuplicateKey:
+        return await _lost_the_race(uow, send)
+    for job in rows.jobs:
+        uow.enqueue(job)
+    await commit_then_enqueue(uow, state)
+    _count_accepted(rows)
+    return response
+
+
+def _count_accepted(rows: Rows) -> None:
     for message in rows.messages:
         SENDS_ACCEPTED.labels("sandbox" if message["status"] == "sandbox" else "live").inc()
-    return response
 
 
 async def _lost_the_race(uow: UnitOfWork, send: Send) -> StoredResponse:

@@ -1,0 +1,148 @@
+"""`Reads` (scaisend_core.db), the API's per-request lookups without the ORM: on MariaDB straight
+through asyncmy's pool in autocommit (every read sees the latest commit, a connection killed by
+the server is replaced), on SQLite through the engine; the key, sender-domain and reference
+lookups answer the same on both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, update
+
+from scaisend_core.crypto import sha256_hex
+from scaisend_core.db import (
+    DriverReads,
+    EngineReads,
+    Reads,
+    SessionFactory,
+    create_engine_for_url,
+    create_session_factory,
+    open_reads,
+)
+from scaisend_core.ids import new_id
+from scaisend_core.migrate import upgrade
+from scaisend_core.models import ApiKey, SenderDomain, Tenant, utcnow
+from scaisend_core.repositories import mail as mail_repo
+from scaisend_core.repositories.api_keys import create_api_key, grants_by_hash
+from scaisend_core.repositories.sender_domains import may_send_from
+from scaisend_core.repositories.tenants import create_tenant
+
+
+@pytest.fixture
+async def driver_reads(db: AsyncEngine) -> AsyncIterator[Reads]:
+    reads = await open_reads(db, size=2, recycle=60)
+    assert isinstance(reads, DriverReads)
+    yield reads
+    await reads.close()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{tmp_path / 'reads.db'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_driver_reads_see_each_commit_at_once(
+    driver_reads: Reads, sessions: SessionFactory
+) -> None:
+    assert await driver_reads.first("SELECT name FROM tenants WHERE id = :id", {"id": "x"}) is None
+    async with sessions() as session:
+        tenant = await create_tenant(session, "Reads Inc")
+        await session.commit()
+    statement = "SELECT name, status FROM tenants WHERE id = :id"
+    assert await driver_reads.first(statement, {"id": tenant.id}) == ("Reads Inc", "active")
+    async with sessions() as session:
+        await session.exec(update(Tenant).where(col(Tenant.id) == tenant.id).values(name="Renamed"))
+        await session.commit()
+    assert await driver_reads.first(statement, {"id": tenant.id}) == ("Renamed", "active")
+
+
+async def test_driver_reads_replace_a_connection_the_server_killed(
+    driver_reads: Reads, db: AsyncEngine
+) -> None:
+    row = await driver_reads.first("SELECT CONNECTION_ID()", {})
+    assert row is not None
+    async with db.connect() as conn:
+        await conn.execute(text(f"KILL {int(row[0])}"))
+    assert await driver_reads.first("SELECT :n + 1", {"n": 41}) == (42,)
+
+
+def test_a_percent_sign_in_a_statement_is_refused() -> None:
+    from scaisend_core.db import _pyformat
+
+    with pytest.raises(ValueError, match="write % as a parameter"):
+        _pyformat("SELECT 1 FROM t WHERE name LIKE 'a%'")
+    assert _pyformat("SELECT :a, :b_2 FROM t") == "SELECT %(a)s, %(b_2)s FROM t"
+
+
+async def _lookups_answer_the_same(reads: Reads, sessions: SessionFactory) -> None:
+    """Keys: usable, revoked, expired, suspended tenant, unknown; domains: verified and
+    active only, exact match; templates, batches and ASM groups of the tenant only."""
+    async with sessions() as session:
+        tenant = await create_tenant(session, "Lookup Inc")
+        other = await create_tenant(session, "Other Inc")
+        live = await create_api_key(session, tenant_id=tenant.id, name="a", scopes=["mail.send"])
+        revoked = await create_api_key(session, tenant_id=tenant.id, name="b", scopes=[])
+        expired = await create_api_key(session, tenant_id=tenant.id, name="c", scopes=[])
+        theirs = await create_api_key(session, tenant_id=other.id, name="d", scopes=[])
+        revoked.row.revoked_at = utcnow()
+        expired.row.expires_at = utcnow() - timedelta(seconds=1)
+        other.status = "suspended"
+        for domain, verified, active in (("ok.test", True, True), ("new.test", False, True),
+                                         ("off.test", True, False)):  # fmt: skip
+            session.add(SenderDomain(
+                id=new_id("dom"), tenant_id=tenant.id, domain=domain, verified=verified,
+                is_active=active, return_path_host=f"b.{domain}", dkim_private_key="-",
+                dkim_public_key="-",
+            ))  # fmt: skip
+        await session.commit()
+    hashes = [sha256_hex(k.secret) for k in (live, revoked, expired, theirs)] + [sha256_hex("no")]
+    grants = await grants_by_hash(reads, hashes, utcnow())
+    assert set(grants) == set(hashes[:4])
+    assert grants[hashes[0]].scopes == frozenset({"mail.send"})
+    assert (grants[hashes[0]].tenant_id, grants[hashes[0]].environment) == (tenant.id, "live")
+    assert [grants[h].usable for h in hashes[:4]] == [True, False, False, True]
+    assert [grants[h].tenant_status for h in (hashes[0], hashes[3])] == ["active", "suspended"]
+
+    pairs = [(tenant.id, "ok.test"), (tenant.id, "new.test"), (tenant.id, "off.test"),
+             (other.id, "ok.test"), (tenant.id, "sub.ok.test"), (tenant.id, "ok.test")]  # fmt: skip
+    assert await may_send_from(reads, pairs) == [True, False, False, False, False, True]
+
+    assert not await mail_repo.template_usable(reads, tenant.id, "d-missing")
+    assert not await mail_repo.batch_exists(reads, tenant.id, "missing")
+    assert await mail_repo.existing_asm_groups(reads, tenant.id, [1, 2]) == set()
+
+
+async def test_lookups_on_mariadb(driver_reads: Reads, sessions: SessionFactory) -> None:
+    await _lookups_answer_the_same(driver_reads, sessions)
+
+
+async def test_lookups_on_sqlite(sqlite_engine: AsyncEngine) -> None:
+    reads = await open_reads(sqlite_engine, size=2, recycle=60)
+    assert isinstance(reads, EngineReads)
+    await _lookups_answer_the_same(reads, create_session_factory(sqlite_engine))
+    await reads.close()
+
+
+async def test_revoking_through_the_orm_is_seen_by_the_next_lookup(
+    driver_reads: Reads, sessions: SessionFactory
+) -> None:
+    async with sessions() as session:
+        tenant = await create_tenant(session, "Revoke Inc")
+        key = await create_api_key(session, tenant_id=tenant.id, name="k", scopes=[])
+        await session.commit()
+    key_hash = sha256_hex(key.secret)
+    assert (await grants_by_hash(driver_reads, [key_hash], utcnow()))[key_hash].usable
+    async with sessions() as session:
+        await session.exec(
+            update(ApiKey).where(col(ApiKey.id) == key.row.id).values(revoked_at=utcnow())
+        )
+        await session.commit()
+    assert not (await grants_by_hash(driver_reads, [key_hash], utcnow()))[key_hash].usable
