@@ -321,3 +321,43 @@ async def test_urls_with_userinfo_go_through_httpx() -> None:
     assert opened == 0
     head = receiver.requests[0][0].lower()
     assert b"authorization: basic dtpw" in head
+
+
+async def test_https_receivers_speaking_http_1_1_keep_one_verified_connection() -> None:
+    from tests.core.test_webhook_sender import Http1, tls_pair
+    from tests.core.test_webhook_sender import serve as serve_tls
+
+    server_tls, client_tls = tls_pair("http/1.1")
+    seen: list[bytes] = []
+    Http1.connections = 0
+    async with serve_tls(lambda: Http1(seen), server_tls) as port:
+        client = WebhookSender(UrlGuard(ALLOW_LOOPBACK, no_dns), ssl_context=client_tls)
+        try:
+            results = [
+                await client.post(f"https://localhost:{port}/h", b"%d" % n, {}) for n in range(3)
+            ]
+            opened = client.http1.connections_opened
+        finally:
+            await client.aclose()
+    assert [(r.ok, r.response) for r in results] == [(True, "ok")] * 3
+    assert (Http1.connections, opened) == (1, 1)
+
+
+async def test_an_origin_that_picks_http2_is_probed_once_then_left_to_httpx() -> None:
+    from tests.core.test_webhook_sender import Http2, tls_pair
+    from tests.core.test_webhook_sender import serve as serve_tls
+
+    server_tls, client_tls = tls_pair("h2")
+    seen: list[dict[str, str]] = []
+    async with serve_tls(lambda: Http2(seen), server_tls) as port:
+        client = WebhookSender(UrlGuard(ALLOW_LOOPBACK, no_dns), ssl_context=client_tls)
+        try:
+            results = [
+                await client.post(f"https://localhost:{port}/h", b"{}", {}) for _ in range(3)
+            ]
+            opened = client.http1.connections_opened
+        finally:
+            await client.aclose()
+    assert [(r.ok, r.status_code) for r in results] == [(True, 202)] * 3
+    assert len(seen) == 3  # every request arrived over HTTP/2
+    assert opened == 1  # the ALPN probe, closed before anything was sent
