@@ -18,8 +18,11 @@ import hashlib
 import multiprocessing
 import os
 import resource
+import shutil
+import signal
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +43,7 @@ from _env import database, free_port, redis_db  # noqa: E402
 SENDER = "mail.bench.test"
 MX_HOST = "mx.sink.bench.test"
 DOMAINS = [f"d{i}.bench.test" for i in range(10)]
+SERVERS = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis"}
 TARGETS = {"msgs_per_s": 500.0, "dkim_ratio": 1.5}
 
 
@@ -100,17 +104,38 @@ def sink_main(port: int, tls: bool, counter: Any, ready: Any) -> None:
 
 
 @contextmanager
-def sink(port: int, tls: bool) -> Iterator[Any]:
+def sink(port: int, tls: bool) -> Iterator[tuple[Any, int]]:
+    """The sink's delivery counter and its pid (to read its CPU time)."""
     counter, ready = multiprocessing.Value("i", 0), multiprocessing.Event()
     process = multiprocessing.Process(target=sink_main, args=(port, tls, counter, ready))
     process.start()
     try:
         if not ready.wait(60):
             raise SystemExit("the sink did not start")
-        yield counter
+        assert process.pid is not None
+        yield counter, process.pid
     finally:
         process.terminate()
         process.join(10)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def servers_cpu() -> dict[str, float]:
+    """CPU seconds used so far by the MariaDB and Redis servers on this machine (by name)."""
+    used: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            name = (proc / "comm").read_text().strip()
+            if name in SERVERS:
+                used[SERVERS[name]] = used.get(SERVERS[name], 0.0) + process_cpu(int(proc.name))
+        except (OSError, ValueError):
+            continue  # not a process, or it exited
+    return used
 
 
 # --- seeding ------------------------------------------------------------------------------------
@@ -203,20 +228,39 @@ async def enqueue_all(redis_url: str, ids: list[str]) -> None:
 # --- the measurements ---------------------------------------------------------------------------
 
 
-async def deliver_all(env: dict[str, str]) -> tuple[float, float]:
-    """Run the SMTP process's outbound side in burst mode; wall seconds and CPU seconds."""
+async def deliver_all(env: dict[str, str], profile: str | None = None) -> tuple[float, float]:
+    """Run the SMTP process's outbound side in burst mode; wall seconds and CPU seconds.
+    With `profile`, py-spy samples this process for the delivery only (raw collapsed stacks)."""
     from scaisend_core.config import load_settings
     from scaisend_smtp.runner import run_smtp
     from scaisend_smtp.settings import SmtpSettings
 
     os.environ.update(env)
     settings = load_settings(SmtpSettings)
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
-    start = time.perf_counter()
-    await run_smtp(settings, asyncio.Event(), inbound=False, burst=True, metrics=False)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    with spy(profile):
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        await run_smtp(settings, asyncio.Event(), inbound=False, burst=True, metrics=False)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
     return wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+
+
+@contextmanager
+def spy(output: str | None) -> Iterator[None]:
+    """py-spy on this process while the block runs (its own CPU is another process's)."""
+    if output is None:
+        yield
+        return
+    command = [shutil.which("py-spy") or os.path.expanduser("~/.local/bin/py-spy"), "record", "--pid", str(os.getpid()),
+               "--format", "raw", "--rate", "250", "--nonblocking", "-o", output]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        time.sleep(1.0)  # py-spy attaches
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            proc.wait(30)
 
 
 async def check_outcome(database_url: str, count: int) -> dict[str, int]:
@@ -282,6 +326,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--tls", action="store_true", help="the sink offers STARTTLS")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="py-spy the delivery into PATH (raw collapsed stacks)")  # fmt: skip
     args = parser.parse_args()
 
     with ExitStack() as stack:
@@ -290,7 +336,7 @@ def main() -> None:
         nameserver = stack.enter_context(dns_server())
         storage_dir = stack.enter_context(tempfile.TemporaryDirectory())
         port = free_port()
-        delivered = stack.enter_context(sink(port, args.tls))
+        delivered, sink_pid = stack.enter_context(sink(port, args.tls))
         ids, sample = asyncio.run(seed(database_url, storage_dir, args.messages))
         asyncio.run(enqueue_all(redis_url, ids))
         env = {
@@ -300,7 +346,11 @@ def main() -> None:
             "EHLO_HOSTNAME": "mta.bench.test", "INBOUND_DOMAIN": "bounces.bench.test",
             "SMTP_DELIVER_CONCURRENCY": str(args.concurrency), "LOG_LEVEL": "WARNING",
         }  # fmt: skip
-        wall, cpu = uvloop.run(deliver_all(env))  # the loop `scaisend smtp` runs on
+        sink_before, servers_before = process_cpu(sink_pid), servers_cpu()
+        wall, cpu = uvloop.run(deliver_all(env, args.profile))  # the loop `scaisend smtp` runs on
+        sink_cpu = process_cpu(sink_pid) - sink_before
+        servers = {k: v - servers_before.get(k, 0.0) for k, v in servers_cpu().items()}
+        load = os.getloadavg()
         outcome = asyncio.run(check_outcome(database_url, args.messages))
         ours, raw = dkim_ratio(sample)
         rsa_ms = raw_rsa_cpu_ms()
@@ -308,7 +358,12 @@ def main() -> None:
     rate = args.messages / wall
     print(f"messages: {args.messages} x {len(sample)} bytes to {len(DOMAINS)} domains on one MX "
           f"({'STARTTLS' if args.tls else 'plain'}), concurrency {args.concurrency}")  # fmt: skip
-    print(f"sink received: {delivered.value}; message states: {outcome}")
+    print(f"sink received: {delivered.value}; message states: {outcome}; sink CPU "
+          f"{sink_cpu:.2f} s ({sink_cpu / wall * 100:.0f}% of a core); load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+    print("other processes during delivery (CPU s, % of a core): " + ", ".join(
+        f"{name} {used:.2f} s {used / wall * 100:.0f}%" for name, used in sorted(servers.items())
+    ))  # fmt: skip
     print(f"delivery: {wall:.2f} s wall, {cpu:.2f} s CPU -> {rate:.0f} msg/s "
           f"({cpu / args.messages * 1000:.2f} ms CPU per message); target >= {TARGETS['msgs_per_s']:.0f}")  # fmt: skip
     per_message = cpu / args.messages * 1000
