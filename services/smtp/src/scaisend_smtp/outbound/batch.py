@@ -1,7 +1,9 @@
 """Group commit for the database steps of delivery: callers that arrive within a few
 milliseconds of one another share one transaction (one checkout, one commit and log flush,
 shared lookups). A batch that fails is retried item by item, so one bad row cannot sink the
-others; each caller gets its own result or exception."""
+others; each caller gets its own result or exception. (With `singly=False` a failed batch fails
+every caller with its exception instead: for work that cannot fail for one item alone, and must
+not be sent twice.)"""
 
 from __future__ import annotations
 
@@ -27,11 +29,13 @@ class Batcher(Generic[T, R]):
         *,
         max_batch: int = MAX_BATCH,
         linger: float = LINGER,
+        singly: bool = True,
     ) -> None:
         self._name = name
         self._run = run
         self._max_batch = max_batch
         self._linger = linger
+        self._singly = singly
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -59,9 +63,10 @@ class Batcher(Generic[T, R]):
         try:
             results = await self._run([item for item, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(exc)
+            if len(batch) == 1 or not self._singly:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
                 return
             log.warning("%s: a batch of %d failed; retrying one by one", self._name, len(batch))
             for pending in batch:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.worker import Function, Worker, func
+from arq.worker import Function, func
 
 from scaisend_core.queue import DeliverMessage
 from scaisend_core.queue.contracts import SMTP_DELIVER
 from scaisend_smtp.outbound.context import Outbound
 from scaisend_smtp.outbound.pipeline import deliver
+from scaisend_smtp.outbound.worker import BatchWorker
 from scaisend_smtp.settings import SmtpSettings
 
 # A delivery may walk several MX hosts, each allowed SMTP_COMMAND_TIMEOUT per reply.
@@ -38,9 +39,11 @@ OUTBOUND_FUNCTIONS: list[Function] = [
 ]
 
 
-def outbound_worker(settings: SmtpSettings, outbound: Outbound, *, burst: bool = False) -> Worker:
+def outbound_worker(
+    settings: SmtpSettings, outbound: Outbound, *, burst: bool = False
+) -> BatchWorker:
     """The worker shares the Outbound's Redis pool; runner.run_worker stops it gracefully."""
-    return Worker(
+    return BatchWorker(
         functions=OUTBOUND_FUNCTIONS,
         queue_name=SMTP_DELIVER,
         redis_pool=outbound.redis,
