@@ -1,14 +1,18 @@
 """The SQL of delivery that no other service runs: claiming an attempt and writing the
 recipients' and messages' outcomes. Every message move is guarded like core's `transition()`
 (only from `sending`), but prebuilt and run once for a whole batch: the ORM update behind
-`transition()` cost more CPU than everything else an outcome writes."""
+`transition()` cost more CPU than everything else an outcome writes, and an executemany of
+UPDATEs is a round trip per row."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import BindParameter, Case, Table, Update, and_, bindparam, case, func, or_, update
 from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
 
 CLAIMABLE = (MessageStatus.RENDERED, MessageStatus.SENDING)
+T = TypeVar("T")
 _DELIVERY_COLUMNS = ("id", "tenant_id", "status", "attempts", "from_email", "mime_key",
                      "mail_settings", "processed_at", "created_at", "next_attempt_at")  # fmt: skip
 
@@ -45,42 +50,75 @@ async def load_messages(
 
 _MESSAGES = EmailMessage.__table__  # type: ignore[attr-defined]
 _RECIPIENTS = MessageRecipient.__table__  # type: ignore[attr-defined]
+# Rows per statement: a batch of rows is one UPDATE (the driver runs an executemany of UPDATEs
+# as one statement and one round trip per row). 128 rows x 8 placeholders stays far below
+# MySQL's 65,535.
+ROWS_PER_STATEMENT = 128
 
-# Built once: these run for every message, and building a statement costs more than running it.
-_CLAIM = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("message_id"))
-    .where(_MESSAGES.c.attempts == bindparam("attempt"))
-    # OR of equalities, not IN: an expanding IN list cannot run as an executemany.
-    .where(or_(*(_MESSAGES.c.status == s.value for s in CLAIMABLE)))
-    .values(
-        status=MessageStatus.SENDING.value,
-        attempts=bindparam("next_attempt"),
-        updated_at=bindparam("now"),
+
+def _chunks(rows: list[T]) -> Iterator[tuple[int, list[T]]]:
+    """The rows in statement-sized chunks, each padded to a power of two by repeating its last
+    row (harmless: the same row gets the same values), with the padded size: statements are
+    built once per size, since building one costs far more than running it."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        size = 1 << (len(chunk) - 1).bit_length()
+        yield size, chunk + [chunk[-1]] * (size - len(chunk))
+
+
+def _per_row(table: Table, column: str, size: int, field: str | None = None) -> Case[Any]:
+    """CASE WHEN id = :r<i>_id THEN :r<i>_<field> ... ELSE <column> END, typed as the column."""
+    target = table.c[column]
+    whens = [
+        (table.c.id == bindparam(f"r{i}_id", type_=table.c.id.type),
+         bindparam(f"r{i}_{field or column}", type_=target.type))
+        for i in range(size)
+    ]  # fmt: skip
+    return case(*whens, else_=target)
+
+
+def _ids(table: Table, size: int) -> list[BindParameter[Any]]:
+    return [bindparam(f"r{i}_id", type_=table.c.id.type) for i in range(size)]
+
+
+@lru_cache(maxsize=16)
+def _claim(size: int) -> Update:
+    """Claim `size` attempts: each row only at its own attempt count, and only from a claimable
+    status; attempts + 1 is the next attempt's number on exactly those rows."""
+    ids = _ids(_MESSAGES, size)
+    at_attempt = [
+        and_(_MESSAGES.c.id == ids[i], _MESSAGES.c.attempts == bindparam(f"r{i}_attempt"))
+        for i in range(size)
+    ]
+    return (
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id.in_(ids))
+        .where(or_(*at_attempt))
+        .where(or_(*(_MESSAGES.c.status == s.value for s in CLAIMABLE)))
+        .values(
+            status=MessageStatus.SENDING.value,
+            attempts=_MESSAGES.c.attempts + 1,
+            updated_at=bindparam("now", type_=_MESSAGES.c.updated_at.type),
+        )
     )
-)
-_FIELDS = ("status", "smtp_response", "bounce_type", "attempts", "next_attempt_at",
-           "delivered_at", "updated_at")  # fmt: skip
-_UPDATE_RECIPIENT = (
-    update(_RECIPIENTS)
-    .where(_RECIPIENTS.c.id == bindparam("recipient_id"))
-    .values({name: bindparam(f"new_{name}") for name in _FIELDS})
-)
 
 
 async def claim(session: AsyncSession, attempts: list[tuple[str, int]], now: datetime) -> int:
     """Attempts (message id, 0-based attempt) start: status `sending`, attempts = attempt + 1,
-    in one executemany; returns how many rows moved. Each UPDATE matches at most its one row,
-    so a total equal to len(attempts) means every claim was won.
+    in one UPDATE; returns how many rows moved. Each row moves at most once, so a total equal
+    to len(attempts) means every claim was won.
 
     Guarded on the attempt count as well as the status, so a duplicate or stale job (the
     reconciler re-enqueued it, an operator retried it) finds nothing to claim and stops."""
-    if not attempts:
-        return 0
-    params = [{"message_id": message_id, "attempt": attempt, "next_attempt": attempt + 1,
-               "now": now} for message_id, attempt in attempts]  # fmt: skip
-    result = await session.exec(_CLAIM, params=params)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    connection = await session.connection()
+    won = 0
+    for size, chunk in _chunks(attempts):
+        params: dict[str, Any] = {"now": now}
+        for i, (message_id, attempt) in enumerate(chunk):
+            params[f"r{i}_id"], params[f"r{i}_attempt"] = message_id, attempt
+        result = await connection.execute(_claim(size), params)
+        won += int(result.rowcount)
+    return won
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +133,24 @@ class RecipientChange:
     updated_at: datetime
 
 
+_FIELDS = ("status", "smtp_response", "bounce_type", "attempts", "next_attempt_at",
+           "delivered_at", "updated_at")  # fmt: skip
+
+
+@lru_cache(maxsize=16)
+def _update_recipients(size: int) -> Update:
+    ids = _ids(_RECIPIENTS, size)
+    values = {name: _per_row(_RECIPIENTS, name, size) for name in _FIELDS}
+    return update(_RECIPIENTS).where(_RECIPIENTS.c.id.in_(ids)).values(**values)
+
+
 async def update_recipients(session: AsyncSession, changes: list[RecipientChange]) -> None:
-    """One executemany UPDATE by primary key for all the changes."""
-    if changes:
-        params = [
-            {"recipient_id": c.id, **{f"new_{name}": getattr(c, name) for name in _FIELDS}}
-            for c in changes
-        ]
-        await session.exec(_UPDATE_RECIPIENT, params=params)
+    """All the changes by primary key, one UPDATE per ROWS_PER_STATEMENT rows."""
+    connection = await session.connection()
+    for size, chunk in _chunks(changes):
+        params = {f"r{i}_{name}": getattr(c, name) for i, c in enumerate(chunk)
+                  for name in ("id", *_FIELDS)}  # fmt: skip
+        await connection.execute(_update_recipients(size), params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,35 +167,34 @@ class MessageMove:
     error: str | None = None
 
 
-def _keep_unless_given(name: str) -> object:
-    column = _MESSAGES.c[name]
-    return func.coalesce(bindparam(f"new_{name}", type_=column.type), column)
+# column -> MessageMove field; the stamps keep the row's value unless the move gives one
+_MOVED = {"status": "status", "updated_at": "now", "next_attempt_at": "next_attempt_at"}
+_STAMPS = {"sent_at": "sent_at", "delivered_at": "delivered_at", "error_message": "error"}
 
 
-_MOVE_MESSAGE = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("message_id"))
-    .where(_MESSAGES.c.status == MessageStatus.SENDING.value)  # a duplicate job moves nothing
-    .values(
-        status=bindparam("new_status"),
-        updated_at=bindparam("new_updated_at"),
-        next_attempt_at=bindparam("new_next_attempt_at"),
-        sent_at=_keep_unless_given("sent_at"),
-        delivered_at=_keep_unless_given("delivered_at"),
-        error_message=_keep_unless_given("error_message"),
+@lru_cache(maxsize=16)
+def _move_messages(size: int) -> Update:
+    values: dict[str, Any] = {
+        column: _per_row(_MESSAGES, column, size, field) for column, field in _MOVED.items()
+    }
+    for column, field in _STAMPS.items():
+        values[column] = func.coalesce(_per_row(_MESSAGES, column, size, field),
+                                       _MESSAGES.c[column])  # fmt: skip
+    return (
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id.in_(_ids(_MESSAGES, size)))
+        .where(_MESSAGES.c.status == MessageStatus.SENDING.value)  # a duplicate job moves nothing
+        .values(**values)
     )
-)
 
 
 async def move_messages(session: AsyncSession, moves: list[MessageMove]) -> None:
-    """One executemany UPDATE for all the moves, each guarded on `status = 'sending'`."""
-    if moves:
-        params = [
-            {
-                "message_id": m.id, "new_status": m.status.value, "new_updated_at": m.now,
-                "new_next_attempt_at": m.next_attempt_at, "new_sent_at": m.sent_at,
-                "new_delivered_at": m.delivered_at, "new_error_message": m.error,
-            }
-            for m in moves
-        ]  # fmt: skip
-        await session.exec(_MOVE_MESSAGE, params=params)
+    """All the moves, one UPDATE per ROWS_PER_STATEMENT rows, each row guarded on
+    `status = 'sending'`."""
+    connection = await session.connection()
+    fields = ("id", *_MOVED.values(), *_STAMPS.values())
+    for size, chunk in _chunks(moves):
+        params = {f"r{i}_{name}": getattr(m, name) for i, m in enumerate(chunk) for name in fields}
+        for i, m in enumerate(chunk):
+            params[f"r{i}_status"] = m.status.value
+        await connection.execute(_move_messages(size), params)
