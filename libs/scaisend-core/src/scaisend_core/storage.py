@@ -32,26 +32,37 @@ class Storage(Protocol):
 
 class LocalStorage:
     """Files under a root directory; writes go to a temp name then rename, so readers never
-    see half a file."""
+    see half a file.
+
+    The file calls run on the event loop: on a local disk each is a page-cache copy of tens of
+    microseconds, while a hop to a thread (and back, through the GIL) costs more CPU than the
+    call itself and was a fifth of a worker's time per message."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._prefix = str(self.root) + os.sep
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root not in path.parents:
+        # normpath folds `..` without the per-component lstat of Path.resolve(); keys are ours
+        # (no symlinks are made under the root), so lexical containment is the check needed.
+        path = os.path.normpath(os.path.join(self._prefix, key))
+        if not path.startswith(self._prefix):
             raise StorageError(f"invalid storage key {key!r}")
-        return path
+        return Path(path)
 
     async def put(
         self, key: str, body: Body, content_type: str = "application/octet-stream"
     ) -> int:
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            fh = open(tmp, "wb")  # noqa: SIM115, ASYNC230 - see the class docstring
+        except FileNotFoundError:  # the key's directory does not exist yet
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(tmp, "wb")  # noqa: SIM115, ASYNC230
         size = 0
-        with open(tmp, "wb") as fh:  # noqa: ASYNC230 - small sequential writes; chunks come from the loop
+        with fh:
             if isinstance(body, bytes):
                 fh.write(body)
                 size = len(body)
@@ -59,22 +70,22 @@ class LocalStorage:
                 async for chunk in body:
                     fh.write(chunk)
                     size += len(chunk)
-        await asyncio.to_thread(os.replace, tmp, path)
+        os.replace(tmp, path)
         return size
 
     async def get(self, key: str) -> bytes:
         try:
-            return await asyncio.to_thread(self._path(key).read_bytes)
+            return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         try:
-            fh = await asyncio.to_thread(open, self._path(key), "rb")
+            fh = open(self._path(key), "rb")  # noqa: SIM115, ASYNC230 - see the class docstring
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
         with fh:
-            while chunk := await asyncio.to_thread(fh.read, CHUNK_SIZE):
+            while chunk := fh.read(CHUNK_SIZE):
                 yield chunk
 
     async def delete(self, key: str) -> None:
