@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,36 +53,65 @@ def _move(from_status: MessageStatus, to_status: MessageStatus, *columns: str) -
     )
 
 
-_CLAIM = _move(MessageStatus.QUEUED, MessageStatus.PROCESSING)
 _RENDERED = _move(
     MessageStatus.PROCESSING, MessageStatus.RENDERED,
     "mime_key", "mime_size", "processed_at", "template_version_id", "error_message",
 )  # fmt: skip
 _FAILED = _move(MessageStatus.PROCESSING, MessageStatus.FAILED, "error_message", "processed_at")
+_CLAIM_MANY = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id.in_(bindparam("b_ids", expanding=True)))
+    .where(_MESSAGES.c.status == MessageStatus.QUEUED.value)
+    .values(status=MessageStatus.PROCESSING.value, updated_at=bindparam("b_now"))
+)
+_RECIPIENTS = MessageRecipient.__table__  # type: ignore[attr-defined]
+_MARK_RECIPIENTS = (
+    update(_RECIPIENTS)
+    .where(_RECIPIENTS.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
+)
 
 
-async def claim(session: AsyncSession, message_id: str) -> bool:
-    """queued -> processing; False when another job got there first or it was cancelled."""
-    return await _run_move(session, _CLAIM, message_id)
+async def claim_many(conn: AsyncConnection, message_ids: Sequence[str]) -> int:
+    """queued -> processing for several messages in one UPDATE; how many moved (the caller
+    compares with how many it asked for: the rows moved are locked until it commits)."""
+    if not message_ids:
+        return 0
+    result = await conn.execute(_CLAIM_MANY, {"b_ids": list(message_ids), "b_now": utcnow()})
+    return int(result.rowcount)
 
 
-async def mark_rendered(session: AsyncSession, message_id: str, **values: Any) -> bool:
-    """processing -> rendered with mime_key, mime_size, processed_at, template_version_id."""
-    return await _run_move(session, _RENDERED, message_id, error_message=None, **values)
+async def mark_rendered_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """processing -> rendered for several messages (one executemany): each row has message_id,
+    mime_key, mime_size, processed_at and template_version_id."""
+    await _run_moves(conn, _RENDERED, [{**row, "error_message": None} for row in rows])
 
 
-async def mark_failed(
-    session: AsyncSession, message_id: str, error_message: str, processed_at: datetime
-) -> bool:
-    return await _run_move(
-        session, _FAILED, message_id, error_message=error_message, processed_at=processed_at
-    )
+async def mark_failed_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """processing -> failed for several messages: each row has message_id, error_message and
+    processed_at."""
+    await _run_moves(conn, _FAILED, rows)
 
 
-async def _run_move(session: AsyncSession, statement: Any, message_id: str, **values: Any) -> bool:
-    params = {"b_id": message_id, "b_now": utcnow(), **{f"b_{k}": v for k, v in values.items()}}
-    result = await session.exec(statement, params=params)
-    return bool(result.rowcount)
+async def _run_moves(conn: AsyncConnection, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    now = utcnow()
+    params = [
+        {"b_id": row["message_id"], "b_now": now,
+         **{f"b_{k}": v for k, v in row.items() if k != "message_id"}}
+        for row in rows
+    ]  # fmt: skip
+    await conn.execute(statement, params)
+
+
+async def mark_recipients(
+    conn: AsyncConnection, recipient_ids: Sequence[str], status: RecipientStatus
+) -> None:
+    """Recipients to `status`, through a statement built once."""
+    if recipient_ids:
+        params = {"b_ids": list(recipient_ids), "b_status": status.value, "b_now": utcnow()}
+        await conn.execute(_MARK_RECIPIENTS, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,24 +165,49 @@ def _load_statement() -> Any:
         )
         .join(MessageRecipient, col(MessageRecipient.message_id) == col(EmailMessage.id))
         .outerjoin(TenantSettings, col(TenantSettings.tenant_id) == col(EmailMessage.tenant_id))
-        .where(col(EmailMessage.id) == bindparam("message_id"))
-        .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
     )
 
 
-_LOAD = _load_statement()  # built once, like the status moves
+_LOAD_MANY = (
+    _load_statement()
+    .where(col(EmailMessage.id).in_(bindparam("message_ids", expanding=True)))
+    .order_by(col(EmailMessage.id), col(MessageRecipient.kind), col(MessageRecipient.id))
+)
 
 
-async def load_for_processing(session: AsyncSession, message_id: str) -> Loaded | None:
-    """The message, its recipients, its tenant's defaults, whether it has attachments and
-    which template version it renders, in one round trip (the pipeline's first step; every
-    later query is one the message needs)."""
-    rows = (await session.exec(_LOAD, params={"message_id": message_id})).all()
-    if not rows:
-        return None
-    message, _, defaults, attached, version_id, version_updated_at = rows[0]
-    recipients = [row[1] for row in rows]
-    return Loaded(message, recipients, defaults, bool(attached), version_id, version_updated_at)
+async def load_many(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, Loaded]:
+    """The messages, their recipients, their tenants' defaults, whether they have attachments
+    and which template version each renders, in one round trip (the pipeline's first step);
+    absent ids are left out."""
+    rows = (await session.exec(_LOAD_MANY, params={"message_ids": list(message_ids)})).all()
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row[0].id, []).append(row)
+    found = {}
+    for message_id, group in grouped.items():
+        message, _, defaults, attached, version_id, version_updated_at = group[0]
+        recipients = [row[1] for row in group]
+        found[message_id] = Loaded(
+            message, recipients, defaults, bool(attached), version_id, version_updated_at
+        )
+    return found
+
+
+async def attachments_of_many(
+    session: AsyncSession, message_ids: Sequence[str]
+) -> dict[str, list[MessageAttachment]]:
+    """The attachment rows of several messages, in position order, in one query."""
+    if not message_ids:
+        return {}
+    statement = (
+        select(MessageAttachment)
+        .where(col(MessageAttachment.message_id).in_(list(message_ids)))
+        .order_by(col(MessageAttachment.message_id), col(MessageAttachment.position))
+    )
+    found: dict[str, list[MessageAttachment]] = {}
+    for attachment in (await session.exec(statement)).all():
+        found.setdefault(attachment.message_id, []).append(attachment)
+    return found
 
 
 async def batch_status(session: AsyncSession, tenant_id: str, batch_id: str) -> str | None:
@@ -160,26 +215,6 @@ async def batch_status(session: AsyncSession, tenant_id: str, batch_id: str) -> 
         col(MailBatch.id) == batch_id, col(MailBatch.tenant_id) == tenant_id
     )
     return (await session.exec(statement)).first()
-
-
-async def attachments_of(session: AsyncSession, message_id: str) -> list[MessageAttachment]:
-    statement = (
-        select(MessageAttachment)
-        .where(col(MessageAttachment.message_id) == message_id)
-        .order_by(col(MessageAttachment.position))
-    )
-    return list((await session.exec(statement)).all())
-
-
-async def mark_recipients(
-    session: AsyncSession, recipient_ids: Sequence[str], status: RecipientStatus
-) -> None:
-    if recipient_ids:
-        await session.exec(
-            update(MessageRecipient)
-            .where(col(MessageRecipient.id).in_(list(recipient_ids)))
-            .values(status=status.value, updated_at=utcnow())
-        )
 
 
 def _open_batches() -> ColumnElement[bool]:

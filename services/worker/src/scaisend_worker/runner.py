@@ -23,6 +23,7 @@ from scaisend_core.queue.contracts import EMAIL_PROCESS, SMTP_DELIVER, WEBHOOK_D
 from scaisend_worker.config import WorkerConfig
 from scaisend_worker.context import Clock, WorkerContext, from_ctx
 from scaisend_worker.settings import JOB_TIMEOUT, WorkerSettings, shutdown, startup
+from scaisend_worker.starts import GroupStartWorker
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class RunStats:
 def make_workers(app: WorkerContext, ctx: dict[str, Any], *, burst: bool = False) -> list[Worker]:
     settings = app.settings
     return [
-        Worker(
+        # email:process starts a poll's jobs together, so its messages are processed in groups.
+        (GroupStartWorker if queue == EMAIL_PROCESS else Worker)(
             functions=WorkerSettings.functions,
             queue_name=queue,
             # Cron ticks are enqueued on the first queue only: one tick, one job.

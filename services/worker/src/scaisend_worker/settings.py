@@ -16,6 +16,7 @@ from scaisend_core.queue.contracts import EMAIL_PROCESS
 from scaisend_worker.config import WorkerConfig
 from scaisend_worker.context import open_context
 from scaisend_worker.jobs import CRON_JOBS, FUNCTIONS
+from scaisend_worker.jobs.process_message import close_groups, open_groups
 from scaisend_worker.webhooks import (
     WEBHOOK_CRON_JOBS,
     WEBHOOK_FUNCTIONS,
@@ -36,11 +37,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx.update(app.as_ctx())
     ctx[_STACK] = stack
+    open_groups(ctx)
     open_webhook_runtime(ctx)  # one webhook runtime (HTTP client, lanes) for the process
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    """Drain webhook requests in flight, then close the clients."""
+    """Finish the message group in hand, drain webhook requests in flight, then close the
+    clients."""
+    await close_groups(ctx)
     await close_webhook_runtime(ctx)
     stack = ctx.pop(_STACK, None)
     if isinstance(stack, AsyncExitStack):

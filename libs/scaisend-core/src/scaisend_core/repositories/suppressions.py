@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +35,44 @@ async def suppressed_kinds(
     for email, kind in (await session.exec(statement)).all():
         found.setdefault(email, set()).add(kind)
     return found
+
+
+_SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
+_ASM = AsmSuppression.__table__  # type: ignore[attr-defined]
+# Built once (an `expanding` IN keeps one compiled form whatever the number of addresses).
+_KINDS_OF = sa_select(_SUPPRESSIONS.c.email, _SUPPRESSIONS.c.kind).where(
+    _SUPPRESSIONS.c.tenant_id == bindparam("tenant_id"),
+    _SUPPRESSIONS.c.email.in_(bindparam("emails", expanding=True)),
+)
+_GROUP_OF = sa_select(_ASM.c.email).where(
+    _ASM.c.tenant_id == bindparam("tenant_id"),
+    _ASM.c.group_id == bindparam("group_id"),
+    _ASM.c.email.in_(bindparam("emails", expanding=True)),
+)
+
+
+async def suppressed_kinds_core(
+    conn: AsyncConnection, tenant_id: str, emails: Iterable[str]
+) -> dict[str, set[str]]:
+    """`suppressed_kinds` on a Core connection, for many messages' recipients at once."""
+    wanted = sorted({normalise_email(e) for e in emails})
+    if not wanted:
+        return {}
+    found: dict[str, set[str]] = {}
+    for email, kind in await conn.execute(_KINDS_OF, {"tenant_id": tenant_id, "emails": wanted}):
+        found.setdefault(email, set()).add(kind)
+    return found
+
+
+async def group_suppressed_core(
+    conn: AsyncConnection, tenant_id: str, group_id: int, emails: Iterable[str]
+) -> set[str]:
+    """`group_suppressed` on a Core connection."""
+    wanted = sorted({normalise_email(e) for e in emails})
+    if not wanted:
+        return set()
+    params = {"tenant_id": tenant_id, "group_id": group_id, "emails": wanted}
+    return {email for (email,) in await conn.execute(_GROUP_OF, params)}
 
 
 async def group_suppressed(
