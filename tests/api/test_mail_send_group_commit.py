@@ -4,10 +4,12 @@ own rows are committed and queued, and one send whose rows cannot be written fai
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import httpx
 import pytest
 from arq.connections import ArqRedis
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
@@ -16,6 +18,14 @@ from scaisend_api.services.mail.rows import Context, Rows, build_rows
 from scaisend_api.services.mail.validation import check_mail
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import EmailMessage, MessageRecipient, Tenant, utcnow
+from scaisend_core.repositories.mail import (
+    _ATTACHMENTS,
+    _MESSAGES,
+    _RECIPIENTS,
+    _driver_insert,
+    insert_accepted,
+    insert_accepted_rows,
+)
 from tests.api.helpers import SENDER_DOMAIN, add_verified_domain, mail_body, queued_jobs, state_of
 from tests.fixtures.factories import KeyFixture
 
@@ -73,3 +83,68 @@ async def test_one_unwritable_send_fails_alone(
     assert await _count(sessions, EmailMessage) == 1
     assert await _count(sessions, MessageRecipient) == 1
     assert [j["message_id"] for j in await queued_jobs(redis)] == [good.messages[0]["id"]]
+
+
+def _rich_rows(tenant_id: str, now: datetime) -> Rows:
+    """Every kind of column: JSON (objects, lists, empty, non-ASCII), NULLs, datetimes,
+    booleans, a scheduled send_at, attachments."""
+    body = mail_body(
+        personalizations=[
+            {
+                "to": [{"email": "ada@example.com", "name": "Ada Lövelace"}],
+                "cc": [{"email": "cc@example.com"}],
+                "substitutions": {"-name-": "Ada"},
+                "custom_args": {"order": "42"},
+                "send_at": int(now.timestamp()) + 3600,
+            },
+            {"to": [{"email": "b@example.com"}], "dynamic_template_data": {"x": [1, 2.5, None]}},
+        ],
+        categories=["orders", "shipping"],
+        subject="Bestellung für Café Ümlaut",
+        headers={"X-Campaign": "spring"},
+        reply_to={"email": "support@example.com", "name": "Support"},
+        attachments=[{"content": "aGVsbG8=", "filename": "a.txt", "type": "text/plain"}],
+        mail_settings={"bypass_list_management": {"enable": True}},
+        tracking_settings={"click_tracking": {"enable": False}},
+    )
+    checked = check_mail(body, int(now.timestamp()))
+    assert checked.errors == []
+    assert checked.request is not None
+    ctx = Context(tenant_id, None, "mta.scaisend.test", sandbox=False, now=now)
+    return build_rows(checked.request, ctx)
+
+
+async def test_the_driver_insert_stores_what_sqlalchemy_stores(
+    tenant: Tenant, sessions: SessionFactory
+) -> None:
+    """The group commit hands rows to asyncmy's executemany itself (repositories/mail.py);
+    every column must hold exactly what SQLAlchemy's own INSERT writes for the same rows."""
+    now = utcnow()
+    driver, orm = _rich_rows(tenant.id, now), _rich_rows(tenant.id, now)
+    async with sessions() as session:
+        await insert_accepted(session, orm.messages, orm.recipients, orm.attachments)
+        conn = await session.connection()
+        for table, rows in ((_MESSAGES, driver.messages), (_RECIPIENTS, driver.recipients),
+                            (_ATTACHMENTS, driver.attachments)):  # fmt: skip
+            assert _driver_insert(conn.dialect, table, rows) is not None  # not the fallback
+        await insert_accepted_rows(conn, driver.messages, driver.recipients, driver.attachments)
+        await session.commit()
+
+    async def stored(table: str, ids: list[str], key: str) -> list[dict[str, object]]:
+        async with sessions() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                text(f"SELECT * FROM {table} WHERE {key} IN :ids ORDER BY {key}, id").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                params={"ids": ids},
+            )
+            skip = {"id", "message_id", "message_id_header"}
+            rows = [{k: v for k, v in row._mapping.items() if k not in skip} for row in result]
+            return sorted(rows, key=repr)  # ids are random: compare the rows as a set
+
+    orm_ids, driver_ids = orm.message_ids, driver.message_ids
+    for table, key in (("email_messages", "id"), ("message_recipients", "message_id"),
+                       ("message_attachments", "message_id")):  # fmt: skip
+        ours, theirs = await stored(table, driver_ids, key), await stored(table, orm_ids, key)
+        assert len(ours) == len(theirs) > 0
+        assert ours == theirs
