@@ -136,3 +136,31 @@ async def test_claims_and_outcomes_run_read_committed_for_that_transaction_only(
 
 async def deliveries_in(session: AsyncSession) -> list[WebhookDelivery]:
     return list((await session.exec(select(WebhookDelivery))).all())
+
+
+async def test_a_claim_takes_deliveries_oldest_first_and_in_recording_order_within_a_batch(
+    sessions: SessionFactory, tenant: Tenant
+) -> None:
+    """Events recorded together share a due time and get ULIDs that are random within a
+    millisecond; the claim still hands them out in the order they were recorded."""
+    endpoint = await add_endpoint(sessions, tenant.id, "https://hooks.example.test/a")
+    types = [EventType.DELIVERED, EventType.OPEN, EventType.CLICK, EventType.BOUNCE] * 5
+    events = await emit(sessions, tenant.id, *types, details={"n": 1})
+    later = await emit(sessions, tenant.id, EventType.DELIVERED)
+    async with sessions() as session:
+        claim = await repo.claim(
+            session,
+            endpoint.row.id,
+            now=datetime.now(UTC) + timedelta(seconds=1),
+            lease_until=datetime.now(UTC) + timedelta(minutes=1),
+            limit=100,
+            claim_id="whb_test_order",
+        )
+        await session.commit()
+    assert claim is not None
+    assert [d.event_id for d in claim.deliveries] == [e.id for e in [*events, *later]]
+    assert all(d.attempts == 0 and d.attempt_log == [] for d in claim.deliveries)
+    first = claim.events[events[0].id]
+    assert (first.event_type, first.tenant_id, first.details) == ("delivered", tenant.id, {"n": 1})
+    assert first.occurred_at == events[0].occurred_at
+    assert first.occurred_at.tzinfo is not None

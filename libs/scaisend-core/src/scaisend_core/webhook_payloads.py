@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -16,7 +16,6 @@ from scaisend_core.events import (
     SendGridContext,
     to_sendgrid_event,
 )
-from scaisend_core.models import MessageEvent
 
 SCAISEND_USER_AGENT = "ScaiSend-Webhooks/1.0"
 SENDGRID_USER_AGENT = "SendGrid Event API"  # what SendGrid's own posts say; receivers match it
@@ -25,7 +24,26 @@ JSON = "application/json"
 _SENDGRID_SEPARATOR = b",\r\n"
 
 
-def envelope_for(event: MessageEvent) -> EventEnvelope:
+class EventRow(Protocol):
+    """The fields of an event row a body is made from (a MessageEvent, or a claimed row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def recipient_email(self) -> str | None: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+def envelope_for(event: EventRow) -> EventEnvelope:
     return EventEnvelope(
         event_id=event.id,
         event_type=EventType(event.event_type),
@@ -41,7 +59,7 @@ def scaisend_body(envelope: EventEnvelope) -> bytes:
     return orjson.dumps(envelope.model_dump(mode="json"))
 
 
-def sendgrid_event_for(event: MessageEvent, ctx: SendGridContext) -> bytes:
+def sendgrid_event_for(event: EventRow, ctx: SendGridContext) -> bytes:
     """One SendGrid-shaped event, JSON-encoded (compact, as SendGrid sends it)."""
     return orjson.dumps(to_sendgrid_event(envelope_for(event), ctx))
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, literal, text, update
+from sqlalchemy import Integer, bindparam, case, exists, literal, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import and_, col, select
@@ -30,7 +30,32 @@ from scaisend_core.models import (
 )
 
 _deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_events_table = MessageEvent.__table__  # type: ignore[attr-defined]
 CLAIM_INDEX = "ix_webhook_deliveries_endpoint_due"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """What sending a claimed delivery and recording its attempt need of the row. Plain rows,
+    not ORM objects: loading those cost about 0.1 ms of CPU per delivery."""
+
+    id: str
+    event_id: str
+    attempts: int
+    attempt_log: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """The event row a webhook body is made from (read-only, see ClaimedDelivery)."""
+
+    id: str
+    tenant_id: str
+    message_id: str | None
+    recipient_email: str | None
+    event_type: str
+    occurred_at: datetime
+    details: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -38,8 +63,8 @@ class Claim:
     """Leased deliveries of one endpoint, with the event rows (and message facts) they need."""
 
     endpoint: WebhookEndpoint
-    deliveries: list[WebhookDelivery]
-    events: dict[str, MessageEvent] = field(default_factory=dict)
+    deliveries: list[ClaimedDelivery]
+    events: dict[str, ClaimedEvent] = field(default_factory=dict)
     contexts: dict[str, SendGridContext] = field(default_factory=dict)
 
 
@@ -137,26 +162,23 @@ async def claim(
     ).first()
     if endpoint is None:
         return None
-    candidates = (
-        select(WebhookDelivery.id)
-        .with_hint(WebhookDelivery, f"FORCE INDEX ({CLAIM_INDEX})", "mysql")
-        .where(col(WebhookDelivery.endpoint_id) == endpoint_id, _due(now))
-        .order_by(col(WebhookDelivery.next_attempt_at))
-        .limit(limit)
-    )
-    ids = list((await session.exec(candidates)).all())
+    connection = await session.connection()
+    candidates = {"endpoint_id": endpoint_id, "now": now, "limit": limit}
+    found = await connection.execute(_CANDIDATES, candidates)
+    due_at: dict[str, datetime] = {row[0]: row[1] for row in found}
     result = Claim(endpoint, [])
-    if not ids:
+    if not due_at:
         return result
+    ids = list(due_at)
     until = lease_until(len(ids)) if callable(lease_until) else lease_until
-    await session.exec(
-        update(WebhookDelivery)  # type: ignore[call-overload]
-        .where(col(WebhookDelivery.id).in_(ids), _due(now))
-        .values(next_attempt_at=until, batch_id=claim_id)
+    await connection.execute(_LEASE, {"ids": ids, "now": now, "until": until, "claim_id": claim_id})
+    # Oldest first: by due time, then by creation (rows recorded together share a due time,
+    # and their ULIDs are random within a millisecond).
+    won = sorted(
+        (await connection.execute(_WON, {"claim_id": claim_id})).all(),
+        key=lambda row: (due_at[row[0]], row[4], row[0]),
     )
-    won = select(WebhookDelivery).where(col(WebhookDelivery.batch_id) == claim_id)
-    position = {delivery_id: index for index, delivery_id in enumerate(ids)}
-    result.deliveries = sorted((await session.exec(won)).all(), key=lambda d: position[d.id])
+    result.deliveries = [ClaimedDelivery(row[0], row[1], row[2], row[3]) for row in won]
     result.events = await _events(session, [row.event_id for row in result.deliveries])
     if with_contexts:
         message_ids = {e.message_id for e in result.events.values() if e.message_id}
@@ -164,9 +186,51 @@ async def claim(
     return result
 
 
-async def _events(session: AsyncSession, ids: list[str]) -> dict[str, MessageEvent]:
-    statement = select(MessageEvent).where(col(MessageEvent.id).in_(ids))
-    return {row.id: row for row in (await session.exec(statement)).all()}
+# The claim's statements, built once: building them per claim cost more than running them.
+_CANDIDATES = (
+    sa_select(_deliveries.c.id, _deliveries.c.next_attempt_at)
+    .with_hint(_deliveries, f"FORCE INDEX ({CLAIM_INDEX})", "mysql")
+    .where(
+        _deliveries.c.endpoint_id == bindparam("endpoint_id"),
+        _deliveries.c.status == DeliveryStatus.PENDING,
+        _deliveries.c.next_attempt_at <= bindparam("now", type_=_deliveries.c.next_attempt_at.type),
+    )
+    .order_by(_deliveries.c.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer, literal_execute=True))
+)
+_LEASE = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        _deliveries.c.status == DeliveryStatus.PENDING,
+        _deliveries.c.next_attempt_at <= bindparam("now", type_=_deliveries.c.next_attempt_at.type),
+    )
+    .values(
+        next_attempt_at=bindparam("until", type_=_deliveries.c.next_attempt_at.type),
+        batch_id=bindparam("claim_id"),
+    )
+)
+_WON = sa_select(
+    _deliveries.c.id,
+    _deliveries.c.event_id,
+    _deliveries.c.attempts,
+    _deliveries.c.attempt_log,
+    _deliveries.c.created_at,
+).where(_deliveries.c.batch_id == bindparam("claim_id"))
+_EVENTS = sa_select(
+    _events_table.c.id,
+    _events_table.c.tenant_id,
+    _events_table.c.message_id,
+    _events_table.c.recipient_email,
+    _events_table.c.event_type,
+    _events_table.c.occurred_at,
+    _events_table.c.details,
+).where(_events_table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def _events(session: AsyncSession, ids: list[str]) -> dict[str, ClaimedEvent]:
+    rows = (await (await session.connection()).execute(_EVENTS, {"ids": ids})).all()
+    return {row[0]: ClaimedEvent(*row) for row in rows}
 
 
 async def _contexts(session: AsyncSession, message_ids: set[str]) -> dict[str, SendGridContext]:

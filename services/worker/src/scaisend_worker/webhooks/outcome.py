@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from scaisend_core.models import DeliveryStatus, WebhookDelivery
-from scaisend_core.repositories.webhook_deliveries import AttemptRecord
+from scaisend_core.models import DeliveryStatus
+from scaisend_core.repositories.webhook_deliveries import AttemptRecord, ClaimedDelivery
 from scaisend_core.webhook_sender import PostResult
 
 RETRY_DELAYS = (60, 300, 900, 3600, 7200)  # seconds after attempts 1..5
@@ -33,7 +33,7 @@ def log_entry(
 
 
 def after_attempt(
-    delivery: WebhookDelivery, result: PostResult, now: datetime, batch_id: str | None = None
+    delivery: ClaimedDelivery, result: PostResult, now: datetime, batch_id: str | None = None
 ) -> AttemptRecord:
     """The delivery's state once `result` is known. A manual redeliver of a finished delivery
     gets this one attempt; a pending one continues its schedule."""
@@ -59,7 +59,7 @@ def after_attempt(
     )
 
 
-def undeliverable(delivery: WebhookDelivery, reason: str, now: datetime) -> AttemptRecord:
+def undeliverable(delivery: ClaimedDelivery, reason: str, now: datetime) -> AttemptRecord:
     """A delivery that can never be sent (its event row is gone): failed without a request."""
     result = PostResult(None, "", reason, 0)
     record = after_attempt(delivery, result, now)

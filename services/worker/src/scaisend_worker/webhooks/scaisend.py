@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.ids import new_id
-from scaisend_core.models import MessageEvent, WebhookDelivery
 from scaisend_core.repositories import webhook_deliveries as repo
-from scaisend_core.repositories.webhook_deliveries import Claim
+from scaisend_core.repositories.webhook_deliveries import Claim, ClaimedDelivery, ClaimedEvent
 from scaisend_core.webhook_payloads import JSON, SCAISEND_USER_AGENT, envelope_for, scaisend_body
 from scaisend_core.webhook_signing import standard_headers
 from scaisend_worker.webhooks.lanes import Release
@@ -60,8 +59,8 @@ async def deliver(
     runtime: WebhookRuntime,
     lane: Lane,
     target: Target,
-    delivery: WebhookDelivery,
-    event: MessageEvent | None,
+    delivery: ClaimedDelivery,
+    event: ClaimedEvent | None,
     release: Release,
 ) -> None:
     if event is None:

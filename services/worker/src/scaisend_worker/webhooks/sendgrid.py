@@ -13,9 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.events import SendGridContext
 from scaisend_core.ids import new_id
-from scaisend_core.models import WebhookDelivery
 from scaisend_core.repositories import webhook_deliveries as repo
-from scaisend_core.repositories.webhook_deliveries import AttemptRecord, Claim
+from scaisend_core.repositories.webhook_deliveries import AttemptRecord, Claim, ClaimedDelivery
 from scaisend_core.webhook_payloads import (
     JSON,
     SENDGRID_USER_AGENT,
@@ -96,7 +95,7 @@ async def post_batch(
     await record_outcome(runtime, lane, records, ok, kind="sendgrid")
 
 
-def _render(claim: Claim) -> tuple[list[tuple[WebhookDelivery, bytes]], list[WebhookDelivery]]:
+def _render(claim: Claim) -> tuple[list[tuple[ClaimedDelivery, bytes]], list[ClaimedDelivery]]:
     """(delivery, SendGrid event) oldest first, and deliveries whose event row is gone."""
     events, orphans = [], []
     for delivery in claim.deliveries:
@@ -110,8 +109,8 @@ def _render(claim: Claim) -> tuple[list[tuple[WebhookDelivery, bytes]], list[Web
 
 
 def _fit(
-    events: list[tuple[WebhookDelivery, bytes]], max_bytes: int
-) -> tuple[list[tuple[WebhookDelivery, bytes]], list[tuple[WebhookDelivery, bytes]]]:
+    events: list[tuple[ClaimedDelivery, bytes]], max_bytes: int
+) -> tuple[list[tuple[ClaimedDelivery, bytes]], list[tuple[ClaimedDelivery, bytes]]]:
     """The leading events whose array stays within max_bytes (at least one), and the rest."""
     size = _FRAMING
     for index, (_, payload) in enumerate(events):
