@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, or_, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -81,10 +81,51 @@ async def claim_many(conn: AsyncConnection, message_ids: Sequence[str]) -> int:
     return int(result.rowcount)
 
 
+_RENDERED_COLUMNS = ("mime_key", "mime_size", "template_version_id")
+_rendered_by_size: dict[int, Any] = {}
+
+
+def _rendered_many(size: int) -> Any:
+    """processing -> rendered for `size` messages in one UPDATE: a CASE on the id for each
+    per-message column. Built once per size (sizes are powers of two, the last row repeated),
+    so a group pays one round trip, not one per message."""
+    statement = _rendered_by_size.get(size)
+    if statement is None:
+        ids: list[BindParameter[Any]] = [bindparam(f"id{i}") for i in range(size)]
+        per_message = {
+            name: case(*((_MESSAGES.c.id == ids[i], bindparam(f"{name}{i}")) for i in range(size)))
+            for name in _RENDERED_COLUMNS
+        }
+        statement = _rendered_by_size[size] = (
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id.in_(ids))
+            .where(_MESSAGES.c.status == MessageStatus.PROCESSING.value)
+            .values(
+                status=MessageStatus.RENDERED.value,
+                updated_at=bindparam("b_now"),
+                processed_at=bindparam("b_processed_at"),
+                error_message=None,
+                **per_message,
+            )
+        )
+    return statement
+
+
 async def mark_rendered_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """processing -> rendered for several messages (one executemany): each row has message_id,
-    mime_key, mime_size, processed_at and template_version_id."""
-    await _run_moves(conn, _RENDERED, [{**row, "error_message": None} for row in rows])
+    """processing -> rendered for several messages processed at the same time: each row has
+    message_id, mime_key, mime_size, processed_at and template_version_id."""
+    if not rows:
+        return
+    if len({row["processed_at"] for row in rows}) > 1:  # not one group's: one move each
+        await _run_moves(conn, _RENDERED, [{**row, "error_message": None} for row in rows])
+        return
+    size = 1 << (len(rows) - 1).bit_length()
+    padded = [*rows, *[rows[-1]] * (size - len(rows))]
+    params: dict[str, Any] = {"b_now": utcnow(), "b_processed_at": rows[0]["processed_at"]}
+    for i, row in enumerate(padded):
+        params[f"id{i}"] = row["message_id"]
+        params.update((f"{name}{i}", row[name]) for name in _RENDERED_COLUMNS)
+    await conn.execute(_rendered_many(size), params)
 
 
 async def mark_failed_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

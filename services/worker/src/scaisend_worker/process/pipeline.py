@@ -16,6 +16,7 @@ job gets exactly its own outcome or exception."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,21 +180,44 @@ async def _steps(group: Group, runs: list[Run], *, alone: bool) -> None:
         return
     await drop_suppressed(group, pending)
     await fetch_attachments(group, pending)
+    rendered: list[tuple[Run, MimeDocument]] = []
     for run in pending:
-        group.outcomes[run.message.id] = await _render_and_store(group, run)
+        document = await _render(group, run)
+        if isinstance(document, MimeDocument):
+            rendered.append((run, document))
+        else:
+            group.outcomes[run.message.id] = document
+    await _store_all(group, rendered)
 
 
-async def _render_and_store(group: Group, run: Run) -> Outcome:
+async def _render(group: Group, run: Run) -> MimeDocument | Outcome:
+    """The message's MIME, or the outcome that fails it."""
     if not run.sendable:
         return fail(group, run, "every recipient was dropped (suppressed)", Outcome.ALL_DROPPED)
     try:
-        await store(group, run, await render(group, run))
+        return await render(group, run)
     except (TemplateRenderError, MimeError) as exc:
         return fail(group, run, str(exc), Outcome.FAILED)
-    except ObjectNotFound as exc:  # an attachment's bytes are gone; retrying cannot help
-        return fail(group, run, f"attachment missing from object storage: {exc}", Outcome.FAILED)
-    record_processed(group, run)
-    return Outcome.RENDERED
+
+
+async def _store_all(group: Group, rendered: list[tuple[Run, MimeDocument]]) -> None:
+    """Every body of the group goes to storage at once (S3 puts, and attachment reads, take
+    tens of milliseconds each: one after the other they would add up per group). All of them
+    are waited for before anything else happens: a failed group is processed again alone, and
+    a put still running then could overwrite the body written alone."""
+    results = await asyncio.gather(
+        *(store(run, document) for run, document in rendered), return_exceptions=True
+    )
+    for (run, _), result in zip(rendered, results, strict=True):
+        if isinstance(result, ObjectNotFound):  # an attachment's bytes are gone: no retry helps
+            reason = f"attachment missing from object storage: {result}"
+            group.outcomes[run.message.id] = fail(group, run, reason, Outcome.FAILED)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            group.rendered.append(result)
+            record_processed(group, run)
+            group.outcomes[run.message.id] = Outcome.RENDERED
 
 
 async def honour_batch(group: Group, run: Run) -> Outcome | None:
@@ -301,18 +325,19 @@ async def render(group: Group, run: Run) -> MimeDocument:
     return build(compose.composition(message, run.recipients, tracked, run.attachments, run.now))
 
 
-async def store(group: Group, run: Run, document: MimeDocument) -> None:
-    """The body goes to object storage first; only then does the row say `rendered`."""
+async def store(run: Run, document: MimeDocument) -> dict[str, Any]:
+    """The body goes to object storage first; only then does the row say `rendered` (the
+    status move returned here is written with the group's)."""
     message = run.message
     key = f"mime/{message.tenant_id}/{message.id}.eml"
     streamed = sum(a.size for a in document.attachments) > INLINE_MIME_LIMIT
     storage = run.app.storage
     body = document.stream(storage) if streamed else await document.to_bytes(storage)
     size = await storage.put(key, body, "message/rfc822")
-    group.rendered.append({
+    return {
         "message_id": message.id, "mime_key": key, "mime_size": size, "processed_at": run.now,
         "template_version_id": run.template_version_id,
-    })  # fmt: skip
+    }  # fmt: skip
 
 
 def record_processed(group: Group, run: Run) -> None:
