@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,7 +12,13 @@ from scaisend_core.db import SessionFactory
 from scaisend_core.models import Tenant
 from scaisend_core.queue import DeliverMessage
 from scaisend_smtp.outbound.context import Outbound
-from scaisend_smtp.outbound.limits import DomainLimits, Held, Lease
+from scaisend_smtp.outbound.limits import (
+    BACKOFF_PREFIX,
+    CONCURRENCY_PREFIX,
+    DomainLimits,
+    Held,
+    Lease,
+)
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
@@ -55,6 +62,38 @@ async def test_the_rate_limit_holds_until_the_next_minute(redis: ArqRedis) -> No
     assert isinstance(second, Lease)
     assert isinstance(third, Held)
     assert third.retry_in == 46
+
+
+async def test_requests_made_together_share_one_call_and_are_answered_in_turn(
+    redis: ArqRedis,
+) -> None:
+    shared = limits(redis, concurrency=2)
+    sizes: list[int] = []
+    script = shared._acquire_script
+
+    async def spy(keys: list[str], args: list[Any]) -> Any:
+        sizes.append(int(args[0]))
+        return await script(keys=keys, args=args)
+
+    shared._acquire_script = spy  # type: ignore[assignment]
+    await redis.set(BACKOFF_PREFIX + "mx2.inbox.test", "421 busy")
+    hosts = ["mx1.inbox.test", "mx2.inbox.test"]
+
+    got = await asyncio.gather(
+        *(shared.acquire("inbox.test", hosts) for _ in range(3)), shared.acquire("other.test")
+    )
+
+    assert sizes[0] == 4  # one call for the four requests; the held one then asked alone
+    first, second, third, other = got
+    assert isinstance(first, Lease)
+    assert isinstance(second, Lease)
+    assert first.backed_off == second.backed_off == frozenset({"mx2.inbox.test"})
+    assert isinstance(third, Held)
+    assert isinstance(other, Lease)
+    assert other.backed_off == frozenset()
+    await asyncio.gather(shared.release(first), shared.release(second), shared.release(other))
+    assert await redis.zcard(CONCURRENCY_PREFIX + "inbox.test") == 0
+    assert await redis.zcard(CONCURRENCY_PREFIX + "other.test") == 0
 
 
 class TestHeldMessages:

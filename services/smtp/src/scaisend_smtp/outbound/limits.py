@@ -12,29 +12,59 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from scaisend_smtp.outbound.batch import Batcher
+
 CONCURRENCY_PREFIX = "smtp:conc:"
 RATE_PREFIX = "smtp:rate:"
 BACKOFF_PREFIX = "smtp:backoff:"
 WAIT_STEP = 0.02  # first pause while a domain's transactions are all in flight
 MAX_WAIT = 5.0  # then the recipients are held and retried later
+MAX_BATCH = 256  # requests per script call
 
 # A lease is a member of the domain's sorted set scored by its expiry, so a replica that dies
 # holding one frees it after `lease_ms`. The rate window is a per-minute counter.
+#
+# One call answers every request made in the same turn of the event loop, one after another,
+# exactly as separate calls would (a script runs alone). ARGV[1] is the number of requests;
+# each has six ARGV (now, lease ms, concurrency, token, rate limit, number of hosts) and its
+# KEYS in order: the domain's concurrency set, its rate counter, a back-off key per host.
 _ACQUIRE = """
-local now, lease_ms, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local rate_limit = tonumber(ARGV[5])
-local count = tonumber(redis.call('GET', KEYS[2]) or '0')
-if count >= rate_limit then return {-1} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= limit then return {0} end
-redis.call('ZADD', KEYS[1], now + lease_ms, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], lease_ms)
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], 120)
-local result = {1}
-for i = 3, #KEYS do result[#result + 1] = redis.call('EXISTS', KEYS[i]) end
-return result
+local results = {}
+local k, a = 1, 2
+for r = 1, tonumber(ARGV[1]) do
+  local now, lease_ms, limit = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local token, rate_limit, hosts = ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local conc, rate = KEYS[k], KEYS[k + 1]
+  local result
+  local count = tonumber(redis.call('GET', rate) or '0')
+  if count >= rate_limit then
+    result = {-1}
+  else
+    redis.call('ZREMRANGEBYSCORE', conc, '-inf', now)
+    if redis.call('ZCARD', conc) >= limit then
+      result = {0}
+    else
+      redis.call('ZADD', conc, now + lease_ms, token)
+      redis.call('PEXPIRE', conc, lease_ms)
+      redis.call('INCR', rate)
+      redis.call('EXPIRE', rate, 120)
+      result = {1}
+      for i = k + 2, k + 1 + hosts do result[#result + 1] = redis.call('EXISTS', KEYS[i]) end
+    end
+  end
+  results[r] = result
+  k, a = k + 2 + hosts, a + 6
+end
+return results
 """
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One acquire request: its keys and arguments in the script's layout."""
+
+    keys: list[str]
+    args: list[int | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +103,14 @@ class DomainLimits:
         self._clock = clock
         self._max_wait = max_wait
         self._acquire_script = redis.register_script(_ACQUIRE)
+        # Requests and releases of the same loop turn share a round trip; nothing waits for
+        # company (linger 0), and a failed round trip is never repeated for them.
+        self._asks: Batcher[_Ask, list[int]] = Batcher(
+            "limits", self._ask_all, max_batch=MAX_BATCH, linger=0, singly=False
+        )
+        self._releases: Batcher[Lease, None] = Batcher(
+            "releases", self._release_all, max_batch=MAX_BATCH, linger=0, singly=False
+        )
 
     async def acquire(self, domain: str, hosts: Sequence[str] = ()) -> Lease | Held:
         """A transaction slot for the domain, waiting briefly while its slots are all busy; a
@@ -85,14 +123,9 @@ class DomainLimits:
             minute = int(now // 60)
             keys = [CONCURRENCY_PREFIX + domain, f"{RATE_PREFIX}{domain}:{minute}"]
             keys += [BACKOFF_PREFIX + h for h in hosts]
-            args: list[int | str] = [
-                int(now * 1000),
-                self._lease_ms,
-                self._concurrency,
-                token,
-                self._rate,
-            ]
-            reply = await self._acquire_script(keys=keys, args=args)
+            args: list[int | str] = [int(now * 1000), self._lease_ms, self._concurrency, token,
+                                     self._rate, len(hosts)]  # fmt: skip
+            reply = await self._asks.submit(_Ask(keys, args))
             got = int(reply[0])
             if got == 1:
                 flags = [int(f) for f in reply[1:]]
@@ -110,7 +143,23 @@ class DomainLimits:
             step = min(step * 2, 0.5)
 
     async def release(self, lease: Lease) -> None:
-        await self._redis.zrem(CONCURRENCY_PREFIX + lease.domain, lease.token)
+        await self._releases.submit(lease)
+
+    async def _ask_all(self, asks: list[_Ask]) -> list[list[int]]:
+        keys = [key for ask in asks for key in ask.keys]
+        args = [len(asks), *(arg for ask in asks for arg in ask.args)]
+        replies: list[list[int]] = await self._acquire_script(keys=keys, args=args)
+        return replies
+
+    async def _release_all(self, leases: list[Lease]) -> list[None]:
+        if len(leases) == 1:
+            await self._redis.zrem(CONCURRENCY_PREFIX + leases[0].domain, leases[0].token)
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for lease in leases:
+                    pipe.zrem(CONCURRENCY_PREFIX + lease.domain, lease.token)
+                await pipe.execute()
+        return [None] * len(leases)
 
     async def back_off(self, host: str, seconds: int, reason: str) -> None:
         if seconds > 0:
