@@ -4,6 +4,7 @@ mode drains and returns; otherwise it runs until told to stop)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import aiosmtplib
 from arq.connections import ArqRedis
@@ -11,7 +12,7 @@ from arq.connections import ArqRedis
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import Tenant
 from scaisend_core.queue import DeliverMessage, enqueue
-from scaisend_smtp.runner import run_smtp
+from scaisend_smtp.runner import GEN0_THRESHOLD, run_smtp
 from scaisend_smtp.settings import SmtpSettings
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
@@ -36,6 +37,20 @@ async def test_a_burst_worker_delivers_queued_messages_and_returns(
     for message in messages:
         stored, _ = await load(sessions, message.id)
         assert stored.status == "delivered"
+
+
+async def test_the_startup_heap_is_frozen_and_the_young_generation_grows(
+    smtp_settings: SmtpSettings, redis: ArqRedis
+) -> None:
+    before = gc.get_threshold()
+    try:
+        await run_smtp(smtp_settings, asyncio.Event(), inbound=False, burst=True)
+
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GEN0_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 async def test_the_worker_runs_until_stopped(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -29,6 +30,7 @@ from scaisend_smtp.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT = 30.0
+GEN0_THRESHOLD = 10_000  # CPython's default is 700 allocations
 HOUSEKEEPING_INTERVAL = 15.0
 InboundServer = Callable[[SmtpSettings, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -72,6 +74,7 @@ async def run_smtp(
     """Run until `stop` is set (or, with `burst`, until the queues are drained)."""
     async with AsyncExitStack() as stack:
         out = await stack.enter_async_context(open_outbound(settings))
+        settle_heap()
         if metrics and settings.metrics_port and not burst:
             await stack.enter_async_context(
                 metrics_server(settings.metrics_host, settings.metrics_port)
@@ -84,6 +87,20 @@ async def run_smtp(
         if not burst:
             parts.append(housekeeping(out, stop, inbound=inbound))
         await asyncio.gather(*parts)
+
+
+def settle_heap() -> None:
+    """Once started, move everything allocated so far (modules, pools, cached keys and
+    statements) out of the cyclic garbage collector's reach, and let the young generation grow
+    larger before a collection.
+
+    Deliveries allocate quickly and nearly everything dies young by reference counting, but
+    every full collection walked the whole startup heap again: in bench/deliver.py the
+    collector took 0.15-0.25 ms of CPU per message, with pauses up to 160 ms that stalled every
+    SMTP conversation in flight. Frozen objects are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _inbound_parts(
