@@ -11,18 +11,18 @@ import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 
 from scaisend_api.services.mail.committer import GroupCommitter
 from scaisend_api.services.mail.rows import Context, Rows, build_rows
 from scaisend_api.services.mail.validation import check_mail
-from scaisend_core.db import SessionFactory
+from scaisend_core.db import SessionFactory, _driver_insert, open_reads
 from scaisend_core.models import EmailMessage, MessageRecipient, Tenant, utcnow
 from scaisend_core.repositories.mail import (
     _ATTACHMENTS,
     _MESSAGES,
     _RECIPIENTS,
-    _driver_insert,
     insert_accepted,
     insert_accepted_rows,
 )
@@ -70,7 +70,7 @@ def _rows(tenant_id: str, email: str) -> Rows:
 async def test_one_unwritable_send_fails_alone(
     client: httpx.AsyncClient, tenant: Tenant, sessions: SessionFactory, redis: ArqRedis
 ) -> None:
-    committer = GroupCommitter(state_of(client).engine)
+    committer = GroupCommitter(state_of(client).reads)
     good, bad = _rows(tenant.id, "good@example.com"), _rows(tenant.id, "bad@example.com")
     bad.messages[0]["id"] = good.messages[0]["id"]
     bad.recipients[0]["message_id"] = good.messages[0]["id"]
@@ -115,7 +115,7 @@ def _rich_rows(tenant_id: str, now: datetime) -> Rows:
 
 
 async def test_the_driver_insert_stores_what_sqlalchemy_stores(
-    tenant: Tenant, sessions: SessionFactory
+    tenant: Tenant, sessions: SessionFactory, db: AsyncEngine
 ) -> None:
     """The group commit hands rows to asyncmy's executemany itself (repositories/mail.py);
     every column must hold exactly what SQLAlchemy's own INSERT writes for the same rows."""
@@ -123,12 +123,16 @@ async def test_the_driver_insert_stores_what_sqlalchemy_stores(
     driver, orm = _rich_rows(tenant.id, now), _rich_rows(tenant.id, now)
     async with sessions() as session:
         await insert_accepted(session, orm.messages, orm.recipients, orm.attachments)
-        conn = await session.connection()
-        for table, rows in ((_MESSAGES, driver.messages), (_RECIPIENTS, driver.recipients),
-                            (_ATTACHMENTS, driver.attachments)):  # fmt: skip
-            assert _driver_insert(conn.dialect, table, rows) is not None  # not the fallback
-        await insert_accepted_rows(conn, driver.messages, driver.recipients, driver.attachments)
         await session.commit()
+        dialect = (await session.connection()).dialect
+    for table, rows in ((_MESSAGES, driver.messages), (_RECIPIENTS, driver.recipients),
+                        (_ATTACHMENTS, driver.attachments)):  # fmt: skip
+        assert _driver_insert(dialect, table, rows) is not None  # not the engine fallback
+    reads = await open_reads(db, size=1, recycle=60)
+    try:
+        await insert_accepted_rows(reads, driver.messages, driver.recipients, driver.attachments)
+    finally:
+        await reads.close()
 
     async def stored(table: str, ids: list[str], key: str) -> list[dict[str, object]]:
         async with sessions() as session:

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, update
 
@@ -20,6 +21,7 @@ from scaisend_core.db import (
     EngineReads,
     Reads,
     SessionFactory,
+    _driver_insert,
     create_engine_for_url,
     create_session_factory,
     open_reads,
@@ -146,3 +148,55 @@ async def test_revoking_through_the_orm_is_seen_by_the_next_lookup(
         )
         await session.commit()
     assert not (await grants_by_hash(driver_reads, [key_hash], utcnow()))[key_hash].usable
+
+
+def _tenant_row(tenant_id: str) -> dict[str, object]:
+    """Every column named, so insert_many takes the driver path (no default to compute)."""
+    now = utcnow()
+    return {
+        "id": tenant_id, "scaikey_id": None, "partner_id": None, "name": "X", "slug": tenant_id,
+        "status": "active", "settings": {}, "created_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+def _key_row(tenant_id: str, key_hash: str) -> dict[str, object]:
+    return {
+        "id": "key_dup", "tenant_id": tenant_id, "name": "k", "key_hash": key_hash,
+        "prefix": "p", "environment": "live", "scopes": [], "created_by": None,
+        "created_at": utcnow(), "last_used_at": None, "expires_at": None, "revoked_at": None,
+    }  # fmt: skip
+
+
+_TENANTS: Table = Tenant.__table__  # type: ignore[attr-defined]
+_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
+
+
+async def test_insert_many_commits_every_table_or_none(
+    driver_reads: Reads, db: AsyncEngine, sessions: SessionFactory
+) -> None:
+    """One transaction: a failing second table leaves the first one unwritten (and the error
+    is SQLAlchemy's); the pooled connection is usable afterwards."""
+    async with sessions() as session:
+        tenant = await create_tenant(session, "Insert Inc")
+        await session.commit()
+    keys = [_key_row(tenant.id, "h1"), _key_row(tenant.id, "h2")]  # the same id twice
+    for table, rows in ((_TENANTS, [_tenant_row("tnt_x1")]), (_KEYS, keys)):
+        assert _driver_insert(db.dialect, table, rows) is not None
+    with pytest.raises(IntegrityError):
+        await driver_reads.insert_many([(_TENANTS, [_tenant_row("tnt_x1")]), (_KEYS, keys)])
+    assert await driver_reads.first("SELECT id FROM tenants WHERE id = 'tnt_x1'", {}) is None
+    await driver_reads.insert_many([(_TENANTS, [_tenant_row("tnt_x1")])])
+    row = await driver_reads.first("SELECT settings FROM tenants WHERE id = 'tnt_x1'", {})
+    assert row == ("{}",)
+
+
+async def test_insert_many_survives_a_connection_the_server_killed(
+    driver_reads: Reads, db: AsyncEngine
+) -> None:
+    row = await driver_reads.first("SELECT CONNECTION_ID()", {})
+    assert row is not None
+    async with db.connect() as conn:
+        await conn.execute(text(f"KILL {int(row[0])}"))
+    await driver_reads.insert_many([(_TENANTS, [_tenant_row("tnt_k1")])])
+    found = await driver_reads.first("SELECT id FROM tenants WHERE id = 'tnt_k1'", {})
+    assert found == ("tnt_k1",)

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import event, text
+from sqlalchemy import JSON, Table, event, insert, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,7 +75,8 @@ Row = tuple[Any, ...]
 
 
 class Reads(Protocol):
-    """One statement, autocommitted, first row or None: the shape of a per-request lookup.
+    """One statement, autocommitted, first row or None: the shape of a per-request lookup (and
+    the bulk INSERTs of the API's group commit, which must not pay the ORM's way either).
 
     SQL is written with `:name` parameters (as for `sqlalchemy.text`). Values come back as the
     driver gives them (no ORM types): ask for flags and strings, compare datetimes in SQL."""
@@ -80,6 +84,10 @@ class Reads(Protocol):
     async def first(self, sql: str, params: Mapping[str, Any]) -> Row | None: ...
 
     async def all(self, sql: str, params: Mapping[str, Any]) -> list[Row]: ...
+
+    async def insert_many(self, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+        """Every table's rows (dicts keyed by column) in one transaction, one multi-row INSERT
+        per table: the API's group commit."""
 
     async def close(self) -> None: ...
 
@@ -93,8 +101,9 @@ class DriverReads:
     moment ago is refused). A connection the server dropped is seen by the pool as closed;
     one lost mid-statement is retried once on a fresh connection (reads are idempotent)."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, engine: AsyncEngine) -> None:
         self._pool = pool
+        self._engine = engine
 
     @classmethod
     async def open(cls, engine: AsyncEngine, size: int, recycle: int) -> DriverReads:
@@ -104,7 +113,7 @@ class DriverReads:
         pool = await asyncmy.create_pool(
             minsize=0, maxsize=size, pool_recycle=recycle, autocommit=True, **params
         )
-        return cls(pool)
+        return cls(pool, engine)
 
     async def first(self, sql: str, params: Mapping[str, Any]) -> Row | None:
         rows = await self.all(sql, params)
@@ -127,9 +136,55 @@ class DriverReads:
                 raise
             return rows
 
+    async def insert_many(self, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+        """BEGIN, the driver's executemany per table with SQLAlchemy's own compiled INSERT and
+        bind processors (the SQL and values SQLAlchemy would send), COMMIT: three or four round
+        trips and no greenlet hop, against the engine's ping, INSERTs, COMMIT and the ROLLBACK
+        on return. Rows that need a column default computed go through the engine instead.
+        Driver errors come out as SQLAlchemy's (an IntegrityError stays one)."""
+        work = [(table, rows) for table, rows in inserts if rows]
+        plans = [(_driver_insert(self._engine.dialect, table, rows), rows) for table, rows in work]
+        if any(plan is None for plan, _ in plans):
+            await EngineReads(self._engine).insert_many(work)
+            return
+        dbapi_error = self._engine.dialect.loaded_dbapi.Error
+        async with self._pool.acquire() as conn:
+            try:
+                await _begin(conn)
+                for plan, rows in plans:
+                    assert plan is not None
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(plan.sql, plan.parameters(rows))
+                await conn.commit()
+            except dbapi_error as exc:
+                await _rollback_or_close(conn)
+                statement = plans[0][0].sql if plans[0][0] is not None else None
+                raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+            except BaseException:  # cancelled or lost mid-way: the connection's state is unknown
+                conn.close()
+                raise
+
     async def close(self) -> None:
         self._pool.close()
         await self._pool.wait_closed()
+
+
+async def _begin(conn: Any) -> None:
+    """BEGIN, once more on a fresh connection if the pooled one turns out dead (nothing was
+    written yet, so this retry is safe)."""
+    try:
+        await conn.begin()
+    except _LOST_CONNECTION:
+        conn.close()
+        await conn.connect()
+        await conn.begin()
+
+
+async def _rollback_or_close(conn: Any) -> None:
+    try:
+        await conn.rollback()
+    except Exception:  # a broken connection: drop it (the pool discards closed ones)
+        conn.close()
 
 
 class EngineReads:
@@ -147,6 +202,12 @@ class EngineReads:
         async with self._engine.connect() as conn:
             result = await conn.execute(text(sql), values)
             return [tuple(row) for row in result.all()]
+
+    async def insert_many(self, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+        async with self._engine.begin() as conn:
+            for table, rows in inserts:
+                if rows:
+                    await conn.execute(insert(table), list(rows))
 
     async def close(self) -> None:
         """The engine belongs to its owner, who disposes of it."""
@@ -190,3 +251,63 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverInsert:
+    """SQLAlchemy's compiled INSERT and its bind processors, applied by hand: per column
+    (name, processor or None, is_json)."""
+
+    sql: str
+    columns: tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]
+
+    def parameters(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """JSON values are serialized once per object: the personalizations of one send share
+        their message-level values (content, categories, settings …), and a group of sends
+        shares the empty ones. The processor's own output either way."""
+        serialized: dict[int, Any] = {}  # by id(): the rows keep every object alive meanwhile
+
+        def json_value(process: Callable[[Any], Any], value: Any) -> Any:
+            key = id(value)
+            if key not in serialized:
+                serialized[key] = process(value)
+            return serialized[key]
+
+        return [
+            tuple(
+                row[name]
+                if process is None
+                else json_value(process, row[name])
+                if is_json
+                else process(row[name])
+                for name, process, is_json in self.columns
+            )
+            for row in rows
+        ]
+
+
+def _driver_insert(
+    dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]
+) -> _DriverInsert | None:
+    """None (let SQLAlchemy do it) unless every row names every column the INSERT needs, so
+    no Python-side default would have to be computed."""
+    keys = tuple(rows[0])
+    if any(len(row) != len(keys) for row in rows):
+        return None
+    plan = _compiled_insert(dialect, table, keys)
+    if plan is None or any(row.keys() != rows[0].keys() for row in rows):
+        return None
+    return plan
+
+
+@lru_cache(maxsize=32)
+def _compiled_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _DriverInsert | None:
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+    names = tuple(compiled.positiontup or ())
+    if set(names) != set(keys):  # a column with a default to fill in, or an unknown key
+        return None
+    processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
+    columns = tuple(
+        (name, processors.get(name), isinstance(table.c[name].type, JSON)) for name in names
+    )
+    return _DriverInsert(compiled.string, columns)

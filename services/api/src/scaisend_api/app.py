@@ -46,7 +46,7 @@ async def open_state(settings: ApiSettings) -> AsyncIterator[AppState]:
         tracker = LastUsedTracker(sessions, settings.api_key_last_used_flush_seconds)
         flusher = asyncio.create_task(tracker.run(), name="api-key-last-used")
         stack.push_async_callback(_cancel, flusher)
-        committer = GroupCommitter(engine)
+        committer = GroupCommitter(reads)
         stack.push_async_callback(committer.close)
         yield AppState(
             settings=settings,
