@@ -25,24 +25,29 @@ _DELIVERY_COLUMNS = ("id", "tenant_id", "status", "attempts", "from_email", "mim
                      "mail_settings", "processed_at", "created_at", "next_attempt_at")  # fmt: skip
 
 
+# Built once: constructing a select with load_only cost a third of loading a batch.
+_LOAD_MESSAGES = (
+    select(EmailMessage)
+    .options(load_only(*(getattr(EmailMessage, name) for name in _DELIVERY_COLUMNS)))
+    .where(col(EmailMessage.id).in_(bindparam("ids", expanding=True)))
+)
+_LOAD_RECIPIENTS = (
+    select(MessageRecipient)
+    .where(col(MessageRecipient.message_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
+)
+
+
 async def load_messages(
     session: AsyncSession, message_ids: list[str]
 ) -> dict[str, tuple[EmailMessage, list[MessageRecipient]]]:
     """Messages with their recipients, two queries for any number of messages. Only the
     columns delivery reads are loaded: the content and template columns are large JSON."""
-    messages = await session.exec(
-        select(EmailMessage)
-        .options(load_only(*(getattr(EmailMessage, name) for name in _DELIVERY_COLUMNS)))
-        .where(col(EmailMessage.id).in_(message_ids))
-    )
+    messages = await session.exec(_LOAD_MESSAGES, params={"ids": message_ids})
     loaded: dict[str, tuple[EmailMessage, list[MessageRecipient]]] = {
         m.id: (m, []) for m in messages.all()
     }
-    recipients = await session.exec(
-        select(MessageRecipient)
-        .where(col(MessageRecipient.message_id).in_(list(loaded)))
-        .order_by(col(MessageRecipient.kind), col(MessageRecipient.id))
-    )
+    recipients = await session.exec(_LOAD_RECIPIENTS, params={"ids": list(loaded)})
     for recipient in recipients.all():
         loaded[recipient.message_id][1].append(recipient)
     return loaded
