@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from pydantic import ValidationError
+
 from scaisend_core.models import TenantSettings
 from scaisend_core.tracking_tokens import TrackingTokens
 from scaisend_worker.render.content import Content
@@ -193,3 +196,18 @@ def test_a_missing_tenant_settings_row_means_the_documented_defaults() -> None:
     assert (merged.open_tracking.enable, merged.click_tracking.enable) == (True, True)
     assert merged.click_tracking.enable_text is False
     assert (merged.subscription_tracking.enable, merged.ganalytics.enable) == (False, False)
+
+
+def test_settings_are_validated_once_per_distinct_merge_and_cannot_be_changed() -> None:
+    tenant = TenantSettings(tenant_id="t", click_tracking_enabled=True)
+    other = TenantSettings(tenant_id="u", click_tracking_enabled=False)
+
+    first = effective_settings(tenant, {"open_tracking": {"enable": False}})
+    again = effective_settings(tenant, {"open_tracking": {"enable": False}})
+    theirs = effective_settings(other, {"open_tracking": {"enable": False}})
+
+    assert again is first
+    assert theirs.click_tracking.enable is False
+    assert first.click_tracking.enable is True
+    with pytest.raises(ValidationError):
+        first.click_tracking.enable = False  # type: ignore[misc]
