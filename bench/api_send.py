@@ -2,6 +2,11 @@
 FastAPI/uvicorn endpoint that only parses the same JSON, 32 concurrent connections each (wrk when
 installed, else an httpx load generator), then a 1000-personalization request.
 
+Both servers run with the same number of uvicorn workers. Beside req/s and latency it reports
+the CPU each request cost the server's processes (and MariaDB's, for ours), taken from the
+kernel over the measured run: on a shared 2-core machine req/s moves with the load of others,
+CPU per request much less.
+
     .venv/bin/python bench/api_send.py [--seconds 10] [--connections 32] [--workers 1]
 
 Needs MariaDB on 127.0.0.1:3306 (root, no password) and Redis on 127.0.0.1:6379, as the tests do.
@@ -22,10 +27,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from fastapi import FastAPI, Request  # module level: the bare handler's string annotations
 from fastapi.responses import JSONResponse  # resolve against these globals
 
@@ -93,7 +100,7 @@ async def seed(database_url: str) -> str:
 
 
 @contextmanager
-def serve(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[str]:
+def serve(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[Server]:
     process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -107,10 +114,35 @@ def serve(argv: list[str], env: dict[str, str], port: int, probe: str) -> Iterat
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its uvicorn workers so far."""
+        root = psutil.Process(self.pid)
+        return sum(_cpu(p) for p in [root, *root.children(recursive=True)])
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def mariadb_cpu_seconds() -> float:
+    return sum(
+        _cpu(p) for p in psutil.process_iter(["name"]) if p.info["name"] in ("mariadbd", "mysqld")
+    )
 
 
 def bare_app() -> FastAPI:
@@ -152,11 +184,17 @@ end
 """
 
 
-def load(base: str, key: str, seconds: int, connections: int) -> dict[str, float]:
+def load(server: Server, key: str, seconds: int, connections: int) -> dict[str, float]:
     body = json.dumps(one_kb_body())
+    server_cpu, mariadb_cpu = server.cpu_seconds(), mariadb_cpu_seconds()
     if shutil.which("wrk"):
-        return _wrk(base, key, body, seconds, connections)
-    return asyncio.run(_httpx_load(base, key, body, seconds, connections))
+        result = _wrk(server.base, key, body, seconds, connections)
+    else:
+        result = asyncio.run(_httpx_load(server.base, key, body, seconds, connections))
+    done = result["rps"] * seconds
+    result["server_us"] = (server.cpu_seconds() - server_cpu) / done * 1e6
+    result["mariadb_us"] = (mariadb_cpu_seconds() - mariadb_cpu) / done * 1e6
+    return result
 
 
 def _wrk(base: str, key: str, body: str, seconds: int, connections: int) -> dict[str, float]:
@@ -232,15 +270,15 @@ def main() -> None:
         scaisend = str(Path(sys.executable).parent / "scaisend")
         port = free_port()
         env_ours = {**env, "API_PORT": str(port), "API_WORKERS": str(args.workers)}
-        with serve([scaisend, "serve"], env_ours, port, "/ready") as base:
-            load(base, key, 2, args.connections)  # warm-up: pools, caches, JIT-free but still
-            ours = load(base, key, args.seconds, args.connections)
-            big = time_big(base, key)
+        with serve([scaisend, "serve"], env_ours, port, "/ready") as server:
+            load(server, key, 2, args.connections)  # warm-up: pools, caches, JIT-free but still
+            ours = load(server, key, args.seconds, args.connections)
+            big = time_big(server.base, key)
         bare_port = free_port()
         argv = [sys.executable, __file__, "--bare", str(bare_port), "--workers", str(args.workers)]
-        with serve(argv, env, bare_port, "/ready") as base:
-            load(base, key, 2, args.connections)
-            bare = load(base, key, args.seconds, args.connections)
+        with serve(argv, env, bare_port, "/ready") as server:
+            load(server, key, 2, args.connections)
+            bare = load(server, key, args.seconds, args.connections)
     report(ours, bare, big, args, (load_before, os.getloadavg()))
 
 
@@ -256,7 +294,9 @@ def report(
     print(f"  load average before {before}, after {after} (2 cores, shared with other work)")
     for name, r in (("scaisend serve", ours), ("bare FastAPI", bare)):
         print(f"  {name:15} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   "
-              f"p99 {r['p99_ms']:6.2f} ms   failed {int(r['failed'])}")  # fmt: skip
+              f"p99 {r['p99_ms']:6.2f} ms   failed {int(r['failed'])}   "
+              f"server CPU {r['server_us']:4.0f} us/req")  # fmt: skip
+    print(f"  MariaDB CPU     {ours['mariadb_us']:8.0f} us per scaisend request")
     print(f"  ratio           {ratio:8.1%} of the bare endpoint's req/s")
     print(f"  1000 personalizations: median {statistics.median(big):.0f} ms "
           f"(min {min(big):.0f}, max {max(big):.0f}, n={len(big)})")  # fmt: skip

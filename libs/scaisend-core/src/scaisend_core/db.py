@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Table, event, insert, text
@@ -255,35 +256,40 @@ def _sqlite_value(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class _DriverInsert:
-    """SQLAlchemy's compiled INSERT and its bind processors, applied by hand: per column
-    (name, processor or None, is_json)."""
+    """SQLAlchemy's compiled INSERT and its bind processors, applied by hand."""
 
     sql: str
-    columns: tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]
+    names: tuple[str, ...]
+    # (position, processor, JSON column?) for each column that has a processor
+    steps: tuple[tuple[int, Callable[[Any], Any], bool], ...]
 
     def parameters(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """JSON values are serialized once per object: the personalizations of one send share
-        their message-level values (content, categories, settings …), and a group of sends
-        shares the empty ones. The processor's own output either way."""
-        serialized: dict[int, Any] = {}  # by id(): the rows keep every object alive meanwhile
+        """Each processor's own output, computed once per distinct input where that is safe:
+        per column, once for each kind of empty value (None, {}, [], "", 0, False all
+        serialize alike), and for JSON once per object (the personalizations of one send
+        share their message-level values: content, categories, settings …)."""
+        get = itemgetter(*self.names)
+        memos: list[dict[object, Any]] = [{} for _ in self.steps]
+        out = []
+        for row in rows:
+            values = list(get(row)) if len(self.names) > 1 else [get(row)]
+            for (position, process, is_json), memo in zip(self.steps, memos, strict=True):
+                value = values[position]
+                if value is None or (type(value) in _EMPTIES and not value):
+                    key: object = type(value)
+                elif is_json:
+                    key = id(value)  # the rows keep every object alive meanwhile
+                else:
+                    values[position] = process(value)
+                    continue
+                if key not in memo:
+                    memo[key] = process(value)
+                values[position] = memo[key]
+            out.append(tuple(values))
+        return out
 
-        def json_value(process: Callable[[Any], Any], value: Any) -> Any:
-            key = id(value)
-            if key not in serialized:
-                serialized[key] = process(value)
-            return serialized[key]
 
-        return [
-            tuple(
-                row[name]
-                if process is None
-                else json_value(process, row[name])
-                if is_json
-                else process(row[name])
-                for name, process, is_json in self.columns
-            )
-            for row in rows
-        ]
+_EMPTIES = (dict, list, str, bool, int)
 
 
 def _driver_insert(
@@ -307,7 +313,9 @@ def _compiled_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _
     if set(names) != set(keys):  # a column with a default to fill in, or an unknown key
         return None
     processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
-    columns = tuple(
-        (name, processors.get(name), isinstance(table.c[name].type, JSON)) for name in names
+    steps = tuple(
+        (position, processors[name], isinstance(table.c[name].type, JSON))
+        for position, name in enumerate(names)
+        if processors.get(name) is not None
     )
-    return _DriverInsert(compiled.string, columns)
+    return _DriverInsert(compiled.string, names, steps)

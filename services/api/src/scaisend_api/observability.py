@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -51,5 +52,17 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            _requests(scope["method"], template, status).inc()
+            _latency(scope["method"], template).observe(time.perf_counter() - started)
+
+
+# The labelled children, looked up once per (method, route, status): `labels()` takes a lock
+# and builds a key on every call, which the hot path need not pay. Routes and statuses are few.
+@lru_cache(maxsize=4096)
+def _requests(method: str, template: str, status: int) -> Counter:
+    return REQUESTS.labels(method, template, str(status))
+
+
+@lru_cache(maxsize=1024)
+def _latency(method: str, template: str) -> Histogram:
+    return LATENCY.labels(method, template)

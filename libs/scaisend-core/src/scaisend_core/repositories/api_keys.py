@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -36,9 +37,13 @@ def mint_secret(environment: str) -> str:
 
 
 def looks_like_api_key(token: str) -> bool:
-    if not token.startswith(tuple(KEY_PREFIXES.values())) or len(token) != 40:
-        return False
-    return all(c in "0123456789abcdef" for c in token[8:])
+    """A prefix of KEY_PREFIXES then 32 lowercase hex digits (checked on every request)."""
+    return _KEY_SHAPE.fullmatch(token) is not None
+
+
+_KEY_SHAPE = re.compile(
+    "(?:" + "|".join(re.escape(p) for p in KEY_PREFIXES.values()) + ")[0-9a-f]{32}"
+)
 
 
 async def create_api_key(

@@ -52,7 +52,7 @@ def has_crlf(value: str) -> bool:
 
 
 def path(*parts: str | int) -> str:
-    return ".".join(str(p) for p in parts)
+    return ".".join(map(str, parts))
 
 
 class Checker:

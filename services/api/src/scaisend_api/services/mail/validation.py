@@ -19,6 +19,7 @@ from scaisend_api.services.mail.settings_rules import check_mail_settings, check
 from scaisend_core.errors import FieldError
 
 MAX_SCHEDULE_AHEAD = 72 * 3600
+TOO_FAR_AHEAD = "Scheduling more than 72 hours in advance is forbidden."
 MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
 MAX_REPLY_TO = 1000
@@ -230,12 +231,12 @@ def _delivery(
     send_at = (
         check_send_at(c, body["send_at"], "send_at") if body.get("send_at") is not None else None
     )
-    for at, when in [
-        ("send_at", send_at),
-        *((path("personalizations", p.index, "send_at"), p.send_at) for p in ps),
-    ]:
-        if when is not None and when > now + MAX_SCHEDULE_AHEAD:
-            c.fail("Scheduling more than 72 hours in advance is forbidden.", at)
+    latest = now + MAX_SCHEDULE_AHEAD
+    if send_at is not None and send_at > latest:
+        c.fail(TOO_FAR_AHEAD, "send_at")
+    for p in ps:  # the field path is only built for a personalization that fails
+        if p.send_at is not None and p.send_at > latest:
+            c.fail(TOO_FAR_AHEAD, path("personalizations", p.index, "send_at"))
     batch_id = body.get("batch_id")
     if batch_id is not None and (c.text(batch_id, "batch_id", max_length=64) is None):
         batch_id = None
