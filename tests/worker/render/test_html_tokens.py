@@ -3,6 +3,7 @@ and its offsets point at the attribute values themselves."""
 
 from __future__ import annotations
 
+import random
 from html.parser import HTMLParser
 
 import pytest
@@ -80,3 +81,49 @@ def test_raw_text_elements_hide_their_content() -> None:
 
     assert names == [("start", "p"), ("end", "p"), ("start", "script"), ("end", "script"),
                      ("start", "p"), ("end", "p")]  # fmt: skip
+
+
+def _two_step_tags(document: str) -> list[tuple[str, str, int, int]]:
+    """The tokenizer as first written (the boundary match, then a check for `>`): the fused
+    pattern must find exactly the same tags."""
+    found: list[tuple[str, str, int, int]] = []
+    position = 0
+    while (match := html_tokens._NEXT.search(document, position)) is not None:
+        lt, name = match.start(), match.group(3)
+        if name is not None and match.group(2) is None:
+            boundary = html_tokens._TAG_BOUNDARY.match(document, lt)
+            if boundary and document.startswith(">", boundary.end()):
+                end = boundary.end() + 1
+            elif (close := document.find(">", lt)) >= 0:
+                end = close + 1
+            else:
+                break
+            tag = ("start", name.lower(), lt, end)
+        elif name is not None:
+            close = document.find(">", lt)
+            tag = ("end", name.lower(), lt, len(document) if close < 0 else close + 1)
+        elif match.group(1):
+            tag = ("skip", "", lt, html_tokens._comment_end(document, lt))
+        else:
+            tag = ("skip", "", lt, html_tokens._after(document, ">", lt + 2))
+        found.append(tag)
+        position = tag[3]
+        if tag[0] == "start" and tag[1] in html_tokens.RAW_TEXT:
+            position = html_tokens._raw_text_end(document, position, tag[1])
+    return found
+
+
+FRAGMENTS = [
+    "<a", " href", "=", '"x>y"', "'q>'", ">", "/", " ", "\n", "<", "</a", "</", "b", "<!--", "-->",
+    "<!", "<?", "<script>", "</script>", "<title>", "=x", "==", '"', "'", "text", "<br/>", "\t",
+    "<img src=a/>", "<A HREF=x>", "</A >", "< a>", "<a/b>", "&amp;",
+]  # fmt: skip
+
+
+def test_the_fused_start_tag_pattern_finds_what_the_two_step_match_found() -> None:
+    rng = random.Random(20261129)
+    documents = [*DOCUMENTS]
+    for _ in range(3000):
+        documents.append("".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 14))))
+    for document in documents:
+        assert list(html_tokens.tags(document)) == _two_step_tags(document), document

@@ -22,6 +22,10 @@ _TAG_NAME: re.Pattern[str] = _stdlib.tagfind_tolerant  # type: ignore[attr-defin
 # What can start markup at a `<`: a comment, a start or end tag (group 3 is its name), or a
 # bogus comment; a `<` followed by anything else is text.
 _NEXT = re.compile(r"<(?:(!--)|(/)?([a-zA-Z][^\t\n\r\f />\x00]*)|[!?/])")
+# A start tag and its `>` in one match: the boundary pattern in an atomic group matches exactly
+# what `_TAG_BOUNDARY.match` does (never a shorter prefix found by backtracking), then `>` must
+# follow; when it does not, the tag ends at the next `>` (tolerated junk), as before.
+_START_TAG = re.compile(f"(?>{_TAG_BOUNDARY.pattern})>", _TAG_BOUNDARY.flags)
 RAW_TEXT = frozenset(
     {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "title", "textarea"}
 )
@@ -46,29 +50,32 @@ class Attribute(NamedTuple):
 
 def tags(document: str) -> Iterator[Tag]:
     """Tags and skipped constructs in order; the text between them is everything else."""
-    search, boundary, position = _NEXT.search, _TAG_BOUNDARY.match, 0
+    search, start_tag, find, position = _NEXT.search, _START_TAG.match, document.find, 0
+    new = tuple.__new__  # Tag(...) without NamedTuple's Python-level __new__: ~280 tags a message
     while (found := search(document, position)) is not None:
         lt = found.start()
-        name = found.group(3)
-        if name is not None and found.group(2) is None:  # a start tag
-            match = boundary(document, lt)
-            if match and document.startswith(">", match.end()):
-                end = match.end() + 1
-            elif (close := document.find(">", lt)) >= 0:  # junk before `>`, tolerated
+        comment, slash, name = found.groups()
+        if name is not None and slash is None:  # a start tag
+            match = start_tag(document, lt)
+            if match is not None:
+                end = match.end()
+            elif (close := find(">", lt)) >= 0:  # junk before `>`, tolerated
                 end = close + 1
             else:
                 return  # EOF inside a tag drops it
-            tag = Tag("start", name.lower(), lt, end)
-        elif name is not None:
-            tag = Tag("end", name.lower(), lt, _after(document, ">", lt))
-        elif found.group(1):
+            name = name.lower()
+            yield new(Tag, ("start", name, lt, end))
+            position = _raw_text_end(document, end, name) if name in RAW_TEXT else end
+            continue
+        if name is not None:
+            close = find(">", lt)
+            tag = new(Tag, ("end", name.lower(), lt, len(document) if close < 0 else close + 1))
+        elif comment:
             tag = Tag("skip", "", lt, _comment_end(document, lt))
         else:  # <!…>, <?…>, </…> without a name: bogus comments up to the next `>`
             tag = Tag("skip", "", lt, _after(document, ">", lt + 2))
         yield tag
         position = tag.end
-        if tag.kind == "start" and tag.name in RAW_TEXT:
-            position = _raw_text_end(document, position, tag.name)
 
 
 def _after(document: str, needle: str, position: int) -> int:
