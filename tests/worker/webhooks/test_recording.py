@@ -164,3 +164,26 @@ async def test_a_claim_takes_deliveries_oldest_first_and_in_recording_order_with
     assert (first.event_type, first.tenant_id, first.details) == ("delivered", tenant.id, {"n": 1})
     assert first.occurred_at == events[0].occurred_at
     assert first.occurred_at.tzinfo is not None
+
+
+async def test_a_claimed_delivery_whose_event_is_gone_comes_without_its_event(
+    sessions: SessionFactory, tenant: Tenant
+) -> None:
+    endpoint = await add_endpoint(sessions, tenant.id, "https://hooks.example.test/a")
+    kept, gone = await emit(sessions, tenant.id, EventType.DELIVERED, EventType.OPEN)
+    async with sessions() as session:
+        await session.exec(delete(MessageEvent).where(col(MessageEvent.id) == gone.id))  # type: ignore[call-overload]
+        await session.commit()
+    async with sessions() as session:
+        claim = await repo.claim(
+            session,
+            endpoint.row.id,
+            now=datetime.now(UTC) + timedelta(seconds=1),
+            lease_until=datetime.now(UTC) + timedelta(minutes=1),
+            limit=10,
+            claim_id="whb_test_orphan",
+        )
+        await session.commit()
+    assert claim is not None
+    assert [d.event_id for d in claim.deliveries] == [kept.id, gone.id]
+    assert list(claim.events) == [kept.id]
