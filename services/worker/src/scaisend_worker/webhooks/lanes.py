@@ -63,6 +63,9 @@ class Lane:
         self.endpoint_id = endpoint_id
         self.cap = cap
         self.prefetch = prefetch
+        # Claim again once the queue is down to half the room: a claim takes several round
+        # trips, and at a slot's worth of queue left the slots ran dry while it was under way.
+        self.refill_below = max(cap, (cap + prefetch) // 2)
         self.in_flight = 0
         self.health = EndpointHealth()
         self.outcomes = OutcomeWriter(lanes.runtime, self)
@@ -94,9 +97,9 @@ class Lane:
             while not self._lanes.stopping:
                 self._again = False
                 free = self.cap + self.prefetch - self.ahead
-                # With a slot's worth of work still queued, wait: a finished unit wakes the
-                # lane again, and the claim then fills more of the room at once.
-                if free > 0 and len(self._queued) < self.cap:
+                # With enough work still queued, wait: a finished unit wakes the lane again,
+                # and the claim then fills more of the room at once.
+                if free > 0 and len(self._queued) < self.refill_below:
                     self._more = await self._starter(self._lanes.runtime, self, free)
                 if not self._again:
                     return
@@ -139,7 +142,7 @@ class Lane:
         self.in_flight -= 1
         if self._queued and not self._lanes.stopping:
             self._launch(self._queued.popleft()[1])
-        if self._more and len(self._queued) < self.cap:
+        if self._more and len(self._queued) < self.refill_below:
             self.wake()
 
     def drop_queued(self) -> list[str]:
