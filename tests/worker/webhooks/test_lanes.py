@@ -4,6 +4,7 @@ queued request as soon as the request is answered, while its outcome is still be
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from scaisend_core.config import CoreSettings
 from scaisend_core.db import SessionFactory
@@ -89,3 +90,39 @@ async def test_no_more_than_the_cap_is_in_flight(
         gate.set()
         await runtime.lanes.idle()
     assert peak == 3
+
+
+async def test_a_lane_claims_again_once_its_queue_is_down_to_half_the_room(
+    core_settings: CoreSettings, sessions: SessionFactory
+) -> None:
+    """cap 10 + prefetch 40: the first claim fills 50 (10 sent, 40 queued); the next claim
+    comes when 24 are left queued, while the slots still have plenty of work."""
+    answers = [asyncio.Event() for _ in range(50)]
+    claims: list[tuple[int, int]] = []  # (queued, free) when each claim ran
+
+    async with webhook_runtime(core_settings, sessions, FakeClock()) as runtime:
+
+        async def starter(runtime: WebhookRuntime, lane: Lane, free: int) -> bool:
+            claims.append((lane.ahead - lane.in_flight, free))
+            if len(claims) > 1:
+                return False
+            for n in range(free):
+                lane.start([str(n)], partial(request, answers[n]))
+            return True  # full: more may be due
+
+        async def request(answer: asyncio.Event, release: Release) -> None:
+            await answer.wait()
+
+        lane = Lane(runtime.lanes, "wh_lane_test", 10, starter, prefetch=40)
+        assert lane.refill_below == 25
+        lane.wake()
+        await asyncio.sleep(0.01)
+        assert claims == [(0, 50)]
+        for answered in range(16):
+            answers[answered].set()
+            await asyncio.sleep(0.01)
+            assert len(claims) == (1 if answered < 15 else 2)
+        assert claims[1] == (24, 16)
+        for answer in answers:
+            answer.set()
+        await runtime.lanes.idle()
