@@ -24,7 +24,7 @@ def serve(
 
     settings = load_settings(ApiSettings)  # fail fast on bad configuration
     uvicorn.run(
-        "scaisend_api.app:create_app",
+        "scaisend_api.app:create_served_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
