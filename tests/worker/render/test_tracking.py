@@ -5,7 +5,7 @@ request's settings."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from pydantic import ValidationError
@@ -18,6 +18,7 @@ from scaisend_worker.render.tracking import (
     TrackingLinks,
     apply_tracking,
     effective_settings,
+    quote_component,
 )
 from tests.fixtures.environment import TEST_SECRET_KEY
 
@@ -211,3 +212,16 @@ def test_settings_are_validated_once_per_distinct_merge_and_cannot_be_changed() 
     assert first.click_tracking.enable is True
     with pytest.raises(ValidationError):
         first.click_tracking.enable = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example/p/sku-1?ref=mail&x=a b#frag",
+        "".join(chr(c) for c in range(128)),
+        "https://zürich.example/ä?q=€",
+        "",
+    ],
+)
+def test_quote_component_quotes_as_urllib_does(url: str) -> None:
+    assert quote_component(url) == quote(url, safe="")

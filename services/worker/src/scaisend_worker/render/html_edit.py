@@ -43,7 +43,7 @@ def scan(document: str, tags: Sequence[html_tokens.Tag] | None = None) -> HtmlMa
     return HtmlMap(links, body_close)
 
 
-def _link(attributes: list[html_tokens.Attribute]) -> Link | None:
+def _link(attributes: Sequence[html_tokens.Attribute]) -> Link | None:
     href = next((a for a in attributes if a.name == "href"), None)
     if href is None:
         return None

@@ -127,6 +127,17 @@ def effective_settings(row: TenantSettings | None, request: dict[str, Any]) -> T
     return found
 
 
+# quote(url, safe="") for ASCII text, as one C-level translate: every byte but letters, digits
+# and "_.-~" becomes %XX (urllib's per-character loop was a tenth of tracking a message).
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_QUOTE_ASCII = {c: f"%{c:02X}" for c in range(128) if c not in _ALWAYS_SAFE}
+
+
+def quote_component(text: str) -> str:
+    """`urllib.parse.quote(text, safe="")`, faster for the ASCII URLs mail links are."""
+    return text.translate(_QUOTE_ASCII) if text.isascii() else quote(text, safe="")
+
+
 @dataclass(frozen=True, slots=True)
 class TrackingLinks:
     """Signed tracking URLs for one message, attributed to one recipient."""
@@ -138,7 +149,7 @@ class TrackingLinks:
 
     def click(self, url: str) -> str:
         token = self.tokens.make("c", self.message_id, self.recipient_id, url)
-        return f"{self.base_url}/t/c/{token}?u={quote(url, safe='')}"
+        return f"{self.base_url}/t/c/{token}?u={quote_component(url)}"
 
     def pixel(self) -> str:
         return (
