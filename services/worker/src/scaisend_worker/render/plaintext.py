@@ -3,6 +3,7 @@ elements become line breaks, lists get dashes, links keep their target, scripts 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -24,16 +25,18 @@ def html_to_text(document: str, tags: Sequence[html_tokens.Tag] | None = None) -
     out: list[str] = []
     hrefs: list[str | None] = []
     hidden = position = 0
+    # Unpacked, not read through the NamedTuple's properties: this runs for every tag.
     for tag in html_tokens.tags(document) if tags is None else tags:
-        if not hidden and tag.start > position:
-            out.append(_text(document[position : tag.start]))
-        position = tag.end
-        if tag.name in _HIDDEN:
-            hidden = hidden + 1 if tag.kind == "start" else max(0, hidden - 1)
-        elif tag.kind == "start":
+        kind, name, start, end = tag
+        if not hidden and start > position:
+            out.append(_text(document[position:start]))
+        position = end
+        if name in _HIDDEN:
+            hidden = hidden + 1 if kind == "start" else max(0, hidden - 1)
+        elif kind == "start":
             _open(document, tag, out, hrefs)
-        elif tag.kind == "end":
-            _close(tag.name, out, hrefs)
+        elif kind == "end":
+            _close(name, out, hrefs)
     if not hidden:
         out.append(_text(document[position:]))
     lines = (line.strip() for line in "".join(out).split("\n"))
@@ -41,8 +44,12 @@ def html_to_text(document: str, tags: Sequence[html_tokens.Tag] | None = None) -
     return text + "\n" if text else ""
 
 
+@functools.lru_cache(maxsize=4096)
 def _text(raw: str) -> str:
-    return _SPACES.sub(" ", html.unescape(raw).replace("\n", " "))
+    """Cached: most text between tags is the template's own, the same in every message."""
+    if "&" in raw:
+        raw = html.unescape(raw)
+    return _SPACES.sub(" ", raw.replace("\n", " "))
 
 
 def _open(document: str, tag: html_tokens.Tag, out: list[str], hrefs: list[str | None]) -> None:
