@@ -17,6 +17,7 @@ _BLOCKS = frozenset(
 _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "table"})
 _HIDDEN = frozenset({"script", "style", "head", "title"})
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_CACHED_TEXT = 200  # characters
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
@@ -44,9 +45,18 @@ def html_to_text(document: str, tags: Sequence[html_tokens.Tag] | None = None) -
     return text + "\n" if text else ""
 
 
-@functools.lru_cache(maxsize=4096)
 def _text(raw: str) -> str:
-    """Cached: most text between tags is the template's own, the same in every message."""
+    return _short_text(raw) if len(raw) <= _CACHED_TEXT else _clean(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_text(raw: str) -> str:
+    """Cached: most text between tags is the template's own, the same in every message (short
+    pieces only, so the cache stays small)."""
+    return _clean(raw)
+
+
+def _clean(raw: str) -> str:
     if "&" in raw:
         raw = html.unescape(raw)
     return _SPACES.sub(" ", raw.replace("\n", " "))
