@@ -37,7 +37,11 @@ class WebhookOptions:
     sendgrid_concurrency: int = 2  # batches in flight per Event Webhook and process
     batch_max_events: int = 1000
     batch_max_bytes: int = 768 * 1024  # SendGrid's own batch cap
-    prefetch_rounds: int = 4  # claimed deliveries a ScaiSend lane queues, in multiples of its cap
+    # Claimed deliveries a ScaiSend lane queues, in multiples of its cap. A busy lane's claims
+    # run back to back and each takes several round trips, so bigger claims mean more events
+    # per second; the price is a longer lease on the last queued rows (see queued_lease) if
+    # the process dies holding them.
+    prefetch_rounds: int = 8
     lease_margin: float = 30.0  # a claim outlives the request's deadline by this much
     drain_timeout: float = 35.0  # how long shutdown waits for requests in flight
 
