@@ -278,7 +278,9 @@ def main() -> None:
             "WORKER_CONCURRENCY": str(args.concurrency), "LOG_LEVEL": "WARNING",
         }  # fmt: skip
         # on uvloop, as `scaisend worker` runs
+        load_before = os.getloadavg()[0]
         wall, cpu = profiled(env) if args.profile else uvloop.run(process_all(env))
+        load_after = os.getloadavg()[0]
         states = asyncio.run(outcome(database_url))
     html_us, message_us, python_html = pybars_render()
     node = node_render()
@@ -290,7 +292,9 @@ def main() -> None:
     print(f"message states: {states}")
     print(f"worker: {wall:.2f} s wall, {cpu:.2f} s CPU -> {rate:.0f} msg/s "
           f"({per_message_us / 1000:.2f} ms wall, {cpu / args.messages * 1000:.2f} ms CPU per "
-          f"message); target >= {TARGETS['msgs_per_s']:.0f} msg/s")  # fmt: skip
+          f"message); target >= {TARGETS['msgs_per_s']:.0f} msg/s; load average "
+          f"{load_before:.2f} -> {load_after:.2f} (2 cores: MariaDB, Redis and other work "
+          f"share them)")  # fmt: skip
     share = message_us / per_message_us
     print(f"pybars3 render: {html_us:.0f} µs per HTML render, {message_us:.0f} µs per message "
           f"(subject + HTML) = {share:.1%} of the per-message time; "
