@@ -1,5 +1,6 @@
 """GroupStartWorker starts a poll's jobs with one script call and checks what arq's own start
-checks: a job in progress elsewhere, or deferred, is left alone; no more than max_jobs run."""
+checks: a job in progress elsewhere, or deferred, is left alone; no more than max_jobs run. Jobs
+ending together are finished with arq's own commands in one transaction."""
 
 from __future__ import annotations
 
@@ -72,3 +73,33 @@ async def test_a_burst_run_drains_the_queue(redis: ArqRedis) -> None:
     await _worker(redis, ran, max_jobs=8).main()
 
     assert sorted(ran) == sorted(names)
+    # finished as arq finishes a job: in-progress, retry and job keys gone, off the queue
+    assert await redis.keys("arq:in-progress:*") == []
+    assert await redis.keys("arq:retry:*") == []
+    assert await redis.keys("arq:job:*") == []
+    assert await redis.zcard(QUEUE) == 0
+
+
+async def test_jobs_ending_together_are_finished_in_one_transaction(redis: ArqRedis) -> None:
+    names = [f"job{i}" for i in range(6)]
+    for name in names:
+        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    ran: list[str] = []
+    worker = _worker(redis, ran, max_jobs=10)
+    transactions = 0
+    real_pipeline = worker.pool.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return real_pipeline(*args, **kwargs)
+
+    worker.pool.pipeline = counted  # type: ignore[method-assign]
+    await worker.start_jobs([name.encode() for name in names])
+    await asyncio.gather(*worker.tasks.values())
+    worker.pool.pipeline = real_pipeline  # type: ignore[method-assign]
+
+    assert sorted(ran) == names
+    # one pipeline per job to read it (arq's run_job), one for all six finishes
+    assert transactions == len(names) + 1
+    assert await redis.keys("arq:in-progress:*") == []

@@ -1,17 +1,32 @@
-"""arq's Worker, starting the jobs of a poll together: one script call marks every job it may
-start as in progress, where arq spends four round trips per job (WATCH, EXISTS, ZSCORE, then
-MULTI/PSETEX/EXEC). The script checks what arq's transaction checks, atomically: the job is not
-in progress, still queued, and due. Starting many jobs at once is also what lets the
-process_message jobs of a poll meet in one group (process/groups.py): started one by one, each
-job reached the group alone."""
+"""arq's Worker, starting the jobs of a poll together and finishing the jobs that end together
+in one transaction.
+
+Starting: one script call marks every job it may start as in progress, where arq spends four
+round trips per job (WATCH, EXISTS, ZSCORE, then MULTI/PSETEX/EXEC). The script checks what
+arq's transaction checks, atomically: the job is not in progress, still queued, and due.
+Starting many jobs at once is also what lets the process_message jobs of a poll meet in one
+group (process/groups.py): started one by one, each job reached the group alone.
+
+Finishing: a group's jobs all end in the same turn of the loop; arq's own finish commands for
+each of them go in one MULTI/EXEC instead of a transaction per job."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
+from typing import Any
 
-from arq.constants import in_progress_key_prefix
-from arq.utils import timestamp_ms
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.utils import timestamp_ms, to_ms
 from arq.worker import Worker
+from redis.asyncio.client import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +50,25 @@ return started
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """finish_job's arguments for one job."""
+
+    job_id: str
+    finish: bool
+    result_data: bytes | None
+    result_timeout_s: float | None
+    keep_result_forever: bool
+    incr_score: int | None
+    keep_in_progress: float | None
+
+
 class GroupStartWorker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._finishing: list[tuple[_Finish, asyncio.Future[None]]] = []
+        self._finisher: asyncio.Task[None] | None = None
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Start as many of `job_ids` as there are free slots, waiting for a slot when none is
         free (as arq does), until every id was started or found taken."""
@@ -77,10 +110,66 @@ class GroupStartWorker(Worker):
                       len(job_ids))  # fmt: skip
         return pairs
 
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finishing.append((_Finish(job_id, finish, result_data, result_timeout_s,
+                                        keep_result_forever, incr_score, keep_in_progress), done))  # fmt: skip
+        if self._finisher is None or self._finisher.done():
+            self._finisher = asyncio.create_task(self._finish_all(), name="arq-finish")
+        await asyncio.shield(done)
+
+    async def _finish_all(self) -> None:
+        await asyncio.sleep(0)  # the other jobs of the group reach finish_job in this turn
+        while self._finishing:
+            batch, self._finishing = self._finishing, []
+            try:
+                async with self.pool.pipeline(transaction=True) as tr:
+                    for finish, _ in batch:
+                        _queue_finish(tr, self.queue_name, finish)
+                    await tr.execute()
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
     def _give_back(self, slots: int) -> None:
         for _ in range(slots):
             self.job_counter -= 1
             self.sem.release()
+
+
+def _queue_finish(tr: Pipeline, queue_name: str, f: _Finish) -> None:
+    """arq's Worker.finish_job commands for one job, unchanged."""
+    delete_keys = []
+    in_progress_key = in_progress_key_prefix + f.job_id
+    if f.keep_in_progress is None:
+        delete_keys.append(in_progress_key)
+    else:
+        tr.pexpire(in_progress_key, to_ms(f.keep_in_progress))  # type: ignore[arg-type]
+    if f.finish:
+        if f.result_data:
+            expire = None if f.keep_result_forever else f.result_timeout_s
+            tr.set(result_key_prefix + f.job_id, f.result_data, px=to_ms(expire))
+        delete_keys += [retry_key_prefix + f.job_id, job_key_prefix + f.job_id]
+        tr.zrem(abort_jobs_ss, f.job_id)
+        tr.zrem(queue_name, f.job_id)
+    elif f.incr_score:
+        tr.zincrby(queue_name, f.incr_score, f.job_id)
+    if delete_keys:
+        tr.delete(*delete_keys)
 
 
 def _text(value: bytes | str) -> str:
