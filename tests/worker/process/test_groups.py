@@ -284,3 +284,27 @@ async def test_jobs_submitted_together_share_one_group_and_get_their_own_answers
     assert results[0] == results[2] == Outcome.RENDERED
     assert isinstance(results[1], StorageError)
     await runner.close()
+
+
+async def test_closing_abandons_a_group_whose_jobs_were_cancelled(
+    worker: WorkerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cancelled = asyncio.Event()
+
+    async def stuck_group(app: WorkerContext, ids: Sequence[str]) -> list[Outcome | Exception]:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return [Outcome.RENDERED for _ in ids]
+
+    monkeypatch.setattr(groups_module, "process_group", stuck_group)
+    runner = MessageGroups(worker)
+    job = asyncio.create_task(runner.submit("a"))
+    await asyncio.sleep(0.01)
+    job.cancel()  # what serve() does to a job still running after the shutdown timeout
+
+    await asyncio.wait_for(runner.close(), timeout=1)
+
+    assert cancelled.is_set()

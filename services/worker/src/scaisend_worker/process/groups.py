@@ -41,10 +41,16 @@ class MessageGroups:
         return await asyncio.shield(future)
 
     async def close(self) -> None:
-        """Let the group in hand finish."""
-        if self._drainer is not None:
-            with contextlib.suppress(Exception):
-                await self._drainer
+        """At shutdown every job has ended or was cancelled (after WORKER_SHUTDOWN_TIMEOUT), so
+        a group still in hand belongs to cancelled jobs: it is cancelled like their own work
+        was before groups, its transaction rolled back and its messages left for arq's retry
+        or the reconciler."""
+        drainer, self._drainer = self._drainer, None
+        if drainer is None:
+            return
+        drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await drainer
 
     async def _drain(self) -> None:
         # Jobs arq started together reach here a Redis round trip apart: wait that long.
