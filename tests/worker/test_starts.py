@@ -17,14 +17,16 @@ from scaisend_worker.starts import GroupStartWorker
 QUEUE = "test:starts"
 
 
-def _worker(redis: ArqRedis, ran: list[str], max_jobs: int) -> GroupStartWorker:
+def _worker(
+    redis: ArqRedis, ran: list[str], max_jobs: int, *, takes: float = 0.01, poll: float = 0.01
+) -> GroupStartWorker:
     async def record(ctx: dict[str, Any], name: str) -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(takes)
         ran.append(name)
 
     return GroupStartWorker(
         functions=[func(record, name="record")], queue_name=QUEUE, redis_pool=redis,
-        handle_signals=False, max_jobs=max_jobs, keep_result=0, poll_delay=0.01, burst=True,
+        handle_signals=False, max_jobs=max_jobs, keep_result=0, poll_delay=poll, burst=True,
     )  # fmt: skip
 
 
@@ -54,13 +56,48 @@ async def test_no_more_than_max_jobs_start_and_the_rest_wait_for_the_next_poll(
     for name in names:
         await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
     ran: list[str] = []
-    worker = _worker(redis, ran, max_jobs=2)
+    worker = _worker(redis, ran, max_jobs=2, takes=0.2, poll=0.01)
 
-    await worker.start_jobs([name.encode() for name in names])  # as arq's: stops when full
+    # no slot frees within the poll delay: back to the poll loop, the rest still queued
+    await worker.start_jobs([name.encode() for name in names])
 
     assert worker.job_counter == 2
     await asyncio.gather(*worker.tasks.values())
     assert sorted(ran) == names[:2]
+    assert await redis.zcard(QUEUE) == 3
+
+
+async def test_slots_freed_during_a_poll_are_filled_without_waiting_for_the_next(
+    redis: ArqRedis,
+) -> None:
+    names = [f"job{i}" for i in range(5)]
+    for name in names:
+        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    ran: list[str] = []
+    worker = _worker(redis, ran, max_jobs=2, takes=0.005, poll=1.0)
+
+    await worker.start_jobs([name.encode() for name in names])
+    await asyncio.gather(*worker.tasks.values())
+
+    assert sorted(ran) == names
+    assert await redis.zcard(QUEUE) == 0
+
+
+async def test_a_stopping_worker_starts_nothing_more(redis: ArqRedis) -> None:
+    names = [f"job{i}" for i in range(4)]
+    for name in names:
+        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    ran: list[str] = []
+    worker = _worker(redis, ran, max_jobs=1, takes=0.01, poll=1.0)
+    worker.allow_pick_jobs = True
+
+    starting = asyncio.create_task(worker.start_jobs([name.encode() for name in names]))
+    await asyncio.sleep(0.001)
+    worker.allow_pick_jobs = False  # serve() on SIGTERM
+    await starting
+    await asyncio.gather(*worker.tasks.values())
+
+    assert ran == ["job0"]
     assert await redis.zcard(QUEUE) == 3
 
 

@@ -68,12 +68,31 @@ class GroupStartWorker(Worker):
         super().__init__(*args, **kwargs)
         self._finishing: list[tuple[_Finish, asyncio.Future[None]]] = []
         self._finisher: asyncio.Task[None] | None = None
+        self._slot_freed = asyncio.Event()
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        self._slot_freed.set()
+
+    async def _wait_for_slot(self) -> bool:
+        """True once a slot is free. arq returns from a poll when every slot is taken and the
+        freed slots wait for the next poll, up to WORKER_POLL_DELAY later; a group's jobs all
+        free their slots at once, so that pause came after every group. False when no slot
+        frees within the poll delay (the poll loop then runs its heartbeat and polls again)
+        or the worker is stopping."""
+        while self.job_counter >= self.max_jobs:
+            self._slot_freed.clear()
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), self.poll_delay_s)
+            except TimeoutError:
+                return False
+        return self.allow_pick_jobs
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """Start as many of `job_ids` as there are free slots, waiting for a slot when none is
-        free (as arq does), until every id was started or found taken."""
+        """Start `job_ids` as slots free up, as many at a time as are free, until every id was
+        started or found taken (or no slot frees within the poll delay)."""
         waiting = [job_id.decode() for job_id in job_ids]
-        while waiting:
+        while waiting and await self._wait_for_slot():
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
