@@ -20,10 +20,10 @@ from arq.worker import Worker
 
 from scaisend_core.metrics import metrics_server, sample_queues
 from scaisend_core.queue.contracts import EMAIL_PROCESS, SMTP_DELIVER, WEBHOOK_DELIVER
+from scaisend_core.queue.worker import BatchWorker
 from scaisend_worker.config import WorkerConfig
 from scaisend_worker.context import Clock, WorkerContext, from_ctx
 from scaisend_worker.settings import JOB_TIMEOUT, WorkerSettings, shutdown, startup
-from scaisend_worker.starts import GroupStartWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def make_workers(app: WorkerContext, ctx: dict[str, Any], *, burst: bool = False
     settings = app.settings
     return [
         # email:process starts a poll's jobs together, so its messages are processed in groups.
-        (GroupStartWorker if queue == EMAIL_PROCESS else Worker)(
+        (BatchWorker if queue == EMAIL_PROCESS else Worker)(
             functions=WorkerSettings.functions,
             queue_name=queue,
             # Cron ticks are enqueued on the first queue only: one tick, one job.

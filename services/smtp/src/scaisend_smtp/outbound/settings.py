@@ -8,9 +8,9 @@ from arq.worker import Function, func
 
 from scaisend_core.queue import DeliverMessage
 from scaisend_core.queue.contracts import SMTP_DELIVER
+from scaisend_core.queue.worker import BatchWorker
 from scaisend_smtp.outbound.context import Outbound
 from scaisend_smtp.outbound.pipeline import deliver
-from scaisend_smtp.outbound.worker import BatchWorker
 from scaisend_smtp.settings import SmtpSettings
 
 # A delivery may walk several MX hosts, each allowed SMTP_COMMAND_TIMEOUT per reply.

@@ -1,4 +1,4 @@
-"""GroupStartWorker starts a poll's jobs with one script call and checks what arq's own start
+"""BatchWorker starts a poll's jobs with one script call and checks what arq's own start
 checks: a job in progress elsewhere, or deferred, is left alone; no more than max_jobs run. Jobs
 ending together are finished with arq's own commands in one transaction."""
 
@@ -8,23 +8,25 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from arq import Retry
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.jobs import Job
 from arq.worker import func
 
-from scaisend_worker.starts import GroupStartWorker
+from scaisend_core.queue.worker import BatchWorker
 
 QUEUE = "test:starts"
 
 
 def _worker(
     redis: ArqRedis, ran: list[str], max_jobs: int, *, takes: float = 0.01, poll: float = 0.01
-) -> GroupStartWorker:
+) -> BatchWorker:
     async def record(ctx: dict[str, Any], name: str) -> None:
         await asyncio.sleep(takes)
         ran.append(name)
 
-    return GroupStartWorker(
+    return BatchWorker(
         functions=[func(record, name="record")], queue_name=QUEUE, redis_pool=redis,
         handle_signals=False, max_jobs=max_jobs, keep_result=0, poll_delay=poll, burst=True,
     )  # fmt: skip
@@ -140,3 +142,30 @@ async def test_jobs_ending_together_are_finished_in_one_transaction(redis: ArqRe
     # one pipeline per job to read it (arq's run_job), one for all six finishes
     assert transactions == len(names) + 1
     assert await redis.keys("arq:in-progress:*") == []
+
+
+async def test_results_are_kept_and_a_retry_is_put_back_as_arq_does(redis: ArqRedis) -> None:
+    async def work(ctx: dict[str, Any], n: int) -> str:
+        if n == 1 and ctx["job_try"] == 1:
+            raise Retry(defer=60)
+        return "done"
+
+    for n in range(3):
+        await redis.enqueue_job("work", n, _job_id=f"j{n}", _queue_name=QUEUE)
+    before = await redis.zscore(QUEUE, "j1")
+    worker = BatchWorker(
+        functions=[func(work, name="work")], queue_name=QUEUE, redis_pool=redis,
+        handle_signals=False, max_jobs=10, keep_result=60, poll_delay=0.01,
+    )  # fmt: skip
+
+    await worker.start_jobs([b"j0", b"j1", b"j2"])
+    await asyncio.gather(*worker.tasks.values())
+
+    assert await Job("j0", redis, _queue_name=QUEUE).result(timeout=1) == "done"
+    assert await Job("j2", redis, _queue_name=QUEUE).result(timeout=1) == "done"
+    later = await redis.zscore(QUEUE, "j1")
+    assert before is not None
+    assert later is not None
+    assert later - before >= 60_000
+    assert not await redis.exists(in_progress_key_prefix + "j1")
+    assert await redis.exists(job_key_prefix + "j1")  # still queued, to run again

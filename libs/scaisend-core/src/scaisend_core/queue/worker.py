@@ -1,11 +1,13 @@
 """arq's Worker, starting the jobs of a poll together and finishing the jobs that end together
-in one transaction.
+in one transaction. The worker's email:process queue and the SMTP service's smtp:deliver queue
+both run on it.
 
 Starting: one script call marks every job it may start as in progress, where arq spends four
 round trips per job (WATCH, EXISTS, ZSCORE, then MULTI/PSETEX/EXEC). The script checks what
 arq's transaction checks, atomically: the job is not in progress, still queued, and due.
 Starting many jobs at once is also what lets the process_message jobs of a poll meet in one
-group (process/groups.py): started one by one, each job reached the group alone.
+group (the worker's process/groups.py) and deliver jobs fill one claim batch (the SMTP
+service's outbound/claims.py): started one by one, each job reached its batch alone.
 
 Finishing: a group's jobs all end in the same turn of the loop; arq's own finish commands for
 each of them go in one MULTI/EXEC instead of a transaction per job."""
@@ -39,7 +41,7 @@ for i = 2, #KEYS do
   local job_id = ARGV[i + 1]
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local score = redis.call('ZSCORE', KEYS[1], job_id)
-    if score and tonumber(score) <= now then
+    if score and tonumber(score) > 0 and tonumber(score) <= now then
       redis.call('PSETEX', KEYS[i], expiry, '1')
       started[#started + 1] = job_id
       started[#started + 1] = score
@@ -63,7 +65,7 @@ class _Finish:
     keep_in_progress: float | None
 
 
-class GroupStartWorker(Worker):
+class BatchWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._finishing: list[tuple[_Finish, asyncio.Future[None]]] = []
