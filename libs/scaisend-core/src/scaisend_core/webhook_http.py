@@ -49,23 +49,23 @@ class HttpError(Exception):
 
 
 class ConnectError(HttpError):
-    pass
+    """No connection: refused, unreachable, or the TLS handshake failed."""
 
 
 class ReadError(HttpError):
-    pass
+    """The receiver hung up or the socket failed while the response was read."""
 
 
 class WriteError(HttpError):
-    pass
+    """The socket failed while the request was written."""
 
 
 class RemoteProtocolError(HttpError):
-    pass
+    """The receiver answered with something that is not HTTP/1.x."""
 
 
 class LocalProtocolError(HttpError):
-    pass
+    """The request itself cannot be sent (e.g. CR/LF in a header value)."""
 
 
 class Http2Offered(Exception):
