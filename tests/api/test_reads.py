@@ -200,3 +200,37 @@ async def test_insert_many_survives_a_connection_the_server_killed(
     await driver_reads.insert_many([(_TENANTS, [_tenant_row("tnt_k1")])])
     found = await driver_reads.first("SELECT id FROM tenants WHERE id = 'tnt_k1'", {})
     assert found == ("tnt_k1",)
+
+
+async def _statements_executed(reads: Reads) -> int:
+    """Prepared-statement executions on this session (the test's pool holds one connection)."""
+    row = await reads.first("SHOW SESSION STATUS LIKE 'Com_stmt_execute'", {})
+    assert row is not None
+    return int(row[1])
+
+
+async def test_insert_many_sends_rows_as_one_binary_bulk_statement(
+    driver_reads: Reads, sessions: SessionFactory
+) -> None:
+    """Rows go as one prepared statement bound in binary (no escaping, no SQL text to parse),
+    a column NULL in every row (created_by, revoked_at) included; what reads back is what was
+    given: NULLs, a datetime beside a NULL in one column, the JSON list."""
+    async with sessions() as session:
+        tenant = await create_tenant(session, "Bulk Inc")
+        await session.commit()
+    expires = utcnow().replace(microsecond=0) + timedelta(days=3)
+    first, second = _key_row(tenant.id, "hb1"), _key_row(tenant.id, "hb2")
+    first.update(id="key_b1", scopes=["mail.send"], expires_at=expires)
+    second.update(id="key_b2")
+    before = await _statements_executed(driver_reads)
+    await driver_reads.insert_many([(_KEYS, [first, second])])
+    assert await _statements_executed(driver_reads) == before + 1
+    rows = await driver_reads.all(
+        "SELECT id, scopes, expires_at, created_by, revoked_at FROM api_keys"
+        " WHERE tenant_id = :tenant_id ORDER BY id",
+        {"tenant_id": tenant.id},
+    )
+    assert rows == [
+        ("key_b1", '["mail.send"]', expires.replace(tzinfo=None), None, None),
+        ("key_b2", "[]", None, None, None),
+    ]
