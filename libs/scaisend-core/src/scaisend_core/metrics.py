@@ -48,7 +48,10 @@ INBOUND_REQUEUED = Counter(
 async def sample_queues(redis: ArqRedis, queues: Iterable[str] = QUEUES) -> None:
     """arq keeps each queue as a sorted set scored by the time a job is due."""
     seconds, microseconds = await redis.time()
-    loop_now_ms = seconds * 1000 + microseconds // 1000
+    # Rounded, not truncated: arq scores a job due now with round(time() * 1000), so a job
+    # enqueued a moment earlier in the same millisecond could score one above a truncated now
+    # and be counted as deferred.
+    loop_now_ms = round(seconds * 1000 + microseconds / 1000)
     for queue in queues:
         QUEUE_DEPTH.labels(queue).set(await redis.zcard(queue))
         QUEUE_DEFERRED.labels(queue).set(await redis.zcount(queue, f"({loop_now_ms}", "+inf"))
