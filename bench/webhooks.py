@@ -394,6 +394,11 @@ def verdict(rate: float) -> str:
     return "MET" if rate >= TARGET_EVENTS_PER_SECOND else "NOT MET"
 
 
+def rate_line(label: str, run: Run, detail: str) -> str:
+    """One result line: the label padded to a column, events/s, the verdict, then details."""
+    return f"{label:<38} {run.rate:8.0f} events/s  {verdict(run.rate)}  ({detail})"
+
+
 PHASES = ("scaisend", "sendgrid", "dead")
 
 
@@ -422,24 +427,18 @@ def main() -> None:
         lines = [f"bare httpx client (10 in flight)       {bare:8.0f} requests/s"]
         if "scaisend" in args.only:
             run = phase_scaisend(db, rurl, env, base, args.events)
-            lines.append(
-                f"ScaiSend endpoints, 1 event per POST   {run.rate:8.0f} events/s  {verdict(run.rate)}"
-                f"  ({run.events} events in {run.seconds:.2f} s; worker CPU"
-                f" {run.cpu_ms_per_event:.2f} ms/event)"
-            )
+            detail = f"{run.events} events in {run.seconds:.2f} s; worker CPU"
+            detail += f" {run.cpu_ms_per_event:.2f} ms/event"
+            lines.append(rate_line("ScaiSend endpoints, 1 event per POST", run, detail))
         if "sendgrid" in args.only:
             run = phase_sendgrid(db, rurl, env, base, args.batch_events)
-            lines.append(
-                f"SendGrid Event Webhook, batched        {run.rate:8.0f} events/s  {verdict(run.rate)}"
-                f"  ({run.events} events in {run.requests} POSTs, {run.seconds:.2f} s;"
-                f" worker CPU {run.cpu_ms_per_event:.3f} ms/event)"
-            )
+            detail = f"{run.events} events in {run.requests} POSTs, {run.seconds:.2f} s;"
+            detail += f" worker CPU {run.cpu_ms_per_event:.3f} ms/event"
+            lines.append(rate_line("SendGrid Event Webhook, batched", run, detail))
         if "dead" in args.only:
             alive, held, left = phase_dead(db, rurl, env, base, args.events)
-            lines.append(
-                f"healthy endpoint beside a dead one     {alive.rate:8.0f} events/s"
-                f"  {verdict(alive.rate)}  ({alive.events} events in {alive.seconds:.2f} s)"
-            )
+            detail = f"{alive.events} events in {alive.seconds:.2f} s"
+            lines.append(rate_line("healthy endpoint beside a dead one", alive, detail))
             lines.append(
                 f"dead endpoint: requests held at once   {held:8d}  (cap {CAP}: "
                 f"{'MET' if held <= CAP else 'NOT MET'}); {left} deliveries still pending for it"

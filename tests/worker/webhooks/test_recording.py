@@ -35,6 +35,23 @@ def record(delivery_id: str, status: str, attempt: int, code: int | None) -> Att
     )
 
 
+async def claim_due(
+    sessions: SessionFactory, endpoint_id: str, *, limit: int, claim_id: str
+) -> repo.Claim | None:
+    """Claim what is due a second from now, leased for a minute, and commit the claim."""
+    async with sessions() as session:
+        claim = await repo.claim(
+            session,
+            endpoint_id,
+            now=datetime.now(UTC) + timedelta(seconds=1),
+            lease_until=datetime.now(UTC) + timedelta(minutes=1),
+            limit=limit,
+            claim_id=claim_id,
+        )
+        await session.commit()
+    return claim
+
+
 async def test_each_row_gets_its_own_state_and_finished_or_deleted_rows_are_left(
     sessions: SessionFactory, tenant: Tenant
 ) -> None:
@@ -147,16 +164,7 @@ async def test_a_claim_takes_deliveries_oldest_first_and_in_recording_order_with
     types = [EventType.DELIVERED, EventType.OPEN, EventType.CLICK, EventType.BOUNCE] * 5
     events = await emit(sessions, tenant.id, *types, details={"n": 1})
     later = await emit(sessions, tenant.id, EventType.DELIVERED)
-    async with sessions() as session:
-        claim = await repo.claim(
-            session,
-            endpoint.row.id,
-            now=datetime.now(UTC) + timedelta(seconds=1),
-            lease_until=datetime.now(UTC) + timedelta(minutes=1),
-            limit=100,
-            claim_id="whb_test_order",
-        )
-        await session.commit()
+    claim = await claim_due(sessions, endpoint.row.id, limit=100, claim_id="whb_test_order")
     assert claim is not None
     assert [d.event_id for d in claim.deliveries] == [e.id for e in [*events, *later]]
     assert all(d.attempts == 0 and d.attempt_log == [] for d in claim.deliveries)
@@ -174,16 +182,7 @@ async def test_a_claimed_delivery_whose_event_is_gone_comes_without_its_event(
     async with sessions() as session:
         await session.exec(delete(MessageEvent).where(col(MessageEvent.id) == gone.id))  # type: ignore[call-overload]
         await session.commit()
-    async with sessions() as session:
-        claim = await repo.claim(
-            session,
-            endpoint.row.id,
-            now=datetime.now(UTC) + timedelta(seconds=1),
-            lease_until=datetime.now(UTC) + timedelta(minutes=1),
-            limit=10,
-            claim_id="whb_test_orphan",
-        )
-        await session.commit()
+    claim = await claim_due(sessions, endpoint.row.id, limit=10, claim_id="whb_test_orphan")
     assert claim is not None
     assert [d.event_id for d in claim.deliveries] == [kept.id, gone.id]
     assert list(claim.events) == [kept.id]
