@@ -77,11 +77,24 @@ async def test_driver_reads_replace_a_connection_the_server_killed(
 
 
 def test_a_percent_sign_in_a_statement_is_refused() -> None:
-    from scaisend_core.db import _pyformat
+    from scaisend_core.db import _positional
 
     with pytest.raises(ValueError, match="write % as a parameter"):
-        _pyformat("SELECT 1 FROM t WHERE name LIKE 'a%'")
-    assert _pyformat("SELECT :a, :b_2 FROM t") == "SELECT %(a)s, %(b_2)s FROM t"
+        _positional("SELECT 1 FROM t WHERE name LIKE 'a%'")
+    assert _positional("SELECT :a, :b_2, :a FROM t") == (
+        "SELECT %s, %s, %s FROM t",
+        ("a", "b_2", "a"),
+    )
+
+
+async def test_reads_run_as_prepared_statements(driver_reads: Reads) -> None:
+    """Named parameters go to the driver positionally, so a read is a server-side prepared
+    statement (binary protocol), prepared once per connection and then only executed."""
+    before = await _statements_executed(driver_reads)
+    for n in (1, 2):
+        assert await driver_reads.first("SELECT :n + :m, :n", {"n": n, "m": 40}) == (n + 40, n)
+    # the SHOW of _statements_executed has no parameters: it goes as plain text
+    assert await _statements_executed(driver_reads) == before + 2
 
 
 async def _lookups_answer_the_same(reads: Reads, sessions: SessionFactory) -> None:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Table, event, insert, text
+from sqlalchemy import Table, event, insert, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -122,16 +122,17 @@ class DriverReads:
         return rows[0] if rows else None
 
     async def all(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
-        statement, values = _pyformat(sql), {k: _naive_utc(v) for k, v in params.items()}
+        statement, names = _positional(sql)
+        values = tuple(_naive_utc(params[name]) for name in names)
         try:
             return await self._all(statement, values)
         except _LOST_CONNECTION:
             return await self._all(statement, values)
 
-    async def _all(self, statement: str, values: dict[str, Any]) -> list[Row]:
+    async def _all(self, statement: str, values: tuple[Any, ...]) -> list[Row]:
         async with self._pool.acquire() as conn, conn.cursor() as cursor:
             try:
-                await cursor.execute(statement, values)
+                await cursor.execute(statement, values or None)  # none: plain text
                 rows: list[Row] = list(await cursor.fetchall())
             except _LOST_CONNECTION:
                 conn.close()  # the pool drops a closed connection instead of reusing it
@@ -234,12 +235,14 @@ _LOST_CONNECTION = _lost_connection_errors()
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@lru_cache(maxsize=64)
-def _pyformat(sql: str) -> str:
-    """`:name` -> `%(name)s`, asyncmy's parameter style (the statements are module constants)."""
+@lru_cache(maxsize=256)
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` -> `%s` and the names in order: positional parameters let the driver run the
+    statement as a cached server-side prepared statement (binary protocol: no escaping here,
+    no parsing there). The statements are module constants, so the cache stays small."""
     if "%" in sql:
         raise ValueError("write % as a parameter: the driver formats the statement with %")
-    return _NAMED.sub(r"%(\1)s", sql)
+    return _NAMED.sub("%s", sql), tuple(_NAMED.findall(sql))
 
 
 def _naive_utc(value: Any) -> Any:
@@ -262,31 +265,36 @@ class _DriverInsert:
 
     sql: str
     names: tuple[str, ...]
-    # (position, processor, JSON column?) for each column that has a processor
-    steps: tuple[tuple[int, Callable[[Any], Any], bool], ...]
+    # (position, processor) for each column that has a processor
+    steps: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    # per step, the processor's output for each kind of empty value, kept across calls
+    empties: tuple[dict[type, Any], ...]
 
     def parameters(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """Each processor's own output, computed once per distinct input where that is safe:
-        per column, once for each kind of empty value (None, {}, [], "", 0, False all
-        serialize alike), and for JSON once per object (the personalizations of one send
-        share their message-level values: content, categories, settings …)."""
+        """Each processor's own output, computed once per distinct input: per column, once
+        per kind of empty value (None, {}, [], "", 0, False each always serialize the same,
+        so once per process), else once per object within a call (the personalizations of
+        one send share their message-level values: content, categories, settings …, and a
+        send's created_at and updated_at are the same datetime)."""
         get = itemgetter(*self.names)
-        memos: list[dict[object, Any]] = [{} for _ in self.steps]
+        memos: list[dict[int, Any]] = [{} for _ in self.steps]
+        plan = tuple(zip(self.steps, self.empties, memos, strict=True))
         out = []
         for row in rows:
             values = list(get(row)) if len(self.names) > 1 else [get(row)]
-            for (position, process, is_json), memo in zip(self.steps, memos, strict=True):
+            for (position, process), empties, memo in plan:
                 value = values[position]
                 if value is None or (type(value) in _EMPTIES and not value):
-                    key: object = type(value)
-                elif is_json:
-                    key = id(value)  # the rows keep every object alive meanwhile
+                    kind = type(value)
+                    if kind not in empties:
+                        empties[kind] = process(value)
+                    values[position] = empties[kind]
                 else:
-                    values[position] = process(value)
-                    continue
-                if key not in memo:
-                    memo[key] = process(value)
-                values[position] = memo[key]
+                    key = id(value)  # the rows keep every object alive meanwhile
+                    if key not in memo:
+                        memo[key] = process(value)
+                    values[position] = memo[key]
             out.append(tuple(values))
         return out
 
@@ -297,13 +305,14 @@ class _DriverInsert:
         of a parameter (the same value); the driver keeps one prepared statement per shape."""
         if not values:
             return self.sql, values
-        nulls = tuple(i for i in range(len(self.names)) if all(row[i] is None for row in values))
+        rows = len(values)
+        columns = list(zip(*values, strict=True))
+        nulls = tuple(i for i, column in enumerate(columns) if column.count(None) == rows)
         if not nulls:
             return self.sql, values
         null_set = set(nulls)
-        kept = [i for i in range(len(self.names)) if i not in null_set]
-        pick = itemgetter(*kept) if len(kept) > 1 else (lambda row: (row[kept[0]],))
-        return _with_nulls(self.sql, nulls), [tuple(pick(row)) for row in values]
+        kept = [column for i, column in enumerate(columns) if i not in null_set]
+        return _with_nulls(self.sql, nulls), list(zip(*kept, strict=True))
 
 
 STATEMENTS_PER_CONNECTION = 64  # prepared INSERT shapes kept per pooled connection
@@ -344,8 +353,8 @@ def _compiled_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _
         return None
     processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
     steps = tuple(
-        (position, processors[name], isinstance(table.c[name].type, JSON))
+        (position, processors[name])
         for position, name in enumerate(names)
         if processors.get(name) is not None
     )
-    return _DriverInsert(compiled.string, names, steps)
+    return _DriverInsert(compiled.string, names, steps, tuple({} for _ in steps))
