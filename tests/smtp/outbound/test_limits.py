@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from scaisend_smtp.outbound.context import Outbound
 from scaisend_smtp.outbound.limits import (
     BACKOFF_PREFIX,
     CONCURRENCY_PREFIX,
+    Busy,
     DomainLimits,
     Held,
     Lease,
@@ -22,7 +24,7 @@ from scaisend_smtp.outbound.limits import (
 from tests.fixtures.dns import Zone
 from tests.fixtures.mx import MxFleet
 from tests.fixtures.rendered import RenderedFactory
-from tests.smtp.support import Clock, DomainFixture, events_of, load, route, run
+from tests.smtp.support import Clock, DomainFixture, events_of, kinds, load, route, run
 
 
 def limits(redis: ArqRedis, **kwargs: Any) -> DomainLimits:
@@ -35,14 +37,44 @@ async def test_a_concurrency_slot_is_shared_across_replicas(redis: ArqRedis) -> 
     one, other = limits(redis), limits(redis)
 
     lease = await one.acquire("inbox.test")
-    held = await other.acquire("inbox.test")
+    busy = await other.acquire("inbox.test")
     assert isinstance(lease, Lease)
     await one.release(lease)
     after = await other.acquire("inbox.test")
 
-    assert isinstance(held, Held)
-    assert held.retry_in == 5
+    assert busy == Busy("inbox.test")
     assert isinstance(after, Lease)
+
+
+async def test_a_busy_domain_is_held_once_waited_for_long_enough(redis: ArqRedis) -> None:
+    one, other = limits(redis), limits(redis)
+    assert isinstance(await one.acquire("inbox.test"), Lease)  # held by another replica
+
+    waited: float | Held = 0.0
+    turns = 0
+    while not isinstance(waited, Held):
+        assert isinstance(await other.acquire("inbox.test"), Busy)
+        waited = await other.wait_turn("inbox.test", waited)
+        turns += 1
+
+    assert waited.retry_in == 5
+    assert 1 < turns < 10  # the pauses double: a few asks, not one per WAIT_STEP
+
+
+async def test_a_local_release_ends_the_wait_at_once(redis: ArqRedis) -> None:
+    shared = limits(redis, max_wait=30)
+    lease = await shared.acquire("inbox.test")
+    assert isinstance(lease, Lease)
+    assert isinstance(await shared.acquire("inbox.test"), Busy)
+
+    waiting = asyncio.create_task(shared.wait_turn("inbox.test", 2.0))  # a 0.5 s pause
+    await asyncio.sleep(0.01)
+    await shared.release(lease)
+    waited = await asyncio.wait_for(waiting, 0.2)
+
+    assert isinstance(waited, float)
+    assert waited < 2.2
+    assert isinstance(await shared.acquire("inbox.test"), Lease)
 
 
 async def test_a_lease_of_a_dead_replica_expires(redis: ArqRedis) -> None:
@@ -88,7 +120,7 @@ async def test_requests_made_together_share_one_call_and_are_answered_in_turn(
     assert isinstance(first, Lease)
     assert isinstance(second, Lease)
     assert first.backed_off == second.backed_off == frozenset({"mx2.inbox.test"})
-    assert isinstance(third, Held)
+    assert third == Busy("inbox.test")
     assert isinstance(other, Lease)
     assert other.backed_off == frozenset()
     await asyncio.gather(shared.release(first), shared.release(second), shared.release(other))
@@ -122,3 +154,46 @@ class TestHeldMessages:
         assert recipient.next_attempt_at > clock.value
         queued = [k.decode() for k in await redis.zrange("smtp:deliver", 0, -1)]
         assert queued == [DeliverMessage(message_id=second.id, attempt=1).job_id()]
+
+
+class TestLeasesCoverConnectionsInUse:
+    """A job queued for one of the host's pooled connections holds no domain lease: the
+    domain's limit counts transactions in flight, shared with the other replicas."""
+
+    @pytest.fixture
+    def smtp_overrides(self) -> dict[str, Any]:
+        return {"smtp_pool_size_per_domain": 1, "smtp_domain_concurrency": 2}
+
+    async def test_a_job_queued_for_a_connection_leaves_the_domain_to_other_replicas(
+        self, outbound: Outbound, mx: MxFleet, dns: Zone, tenant: Tenant,
+        sender_domain: DomainFixture, rendered_factory: RenderedFactory,
+        sessions: SessionFactory, redis: ArqRedis,
+    ) -> None:  # fmt: skip
+        route(dns, "inbox.test", (10, mx[0].address))
+        in_data, go_on = threading.Event(), threading.Event()
+
+        def slow_data() -> str:  # the MX takes its time over the first DATA
+            in_data.set()
+            go_on.wait(10)
+            return "250 2.0.0 OK queued"
+
+        mx[0].script.next_data = slow_data  # type: ignore[method-assign]
+        first = await rendered_factory(tenant, ["a@inbox.test"])
+        second = await rendered_factory(tenant, ["b@inbox.test"])
+        both = asyncio.gather(run(outbound, first), run(outbound, second))
+        try:
+            assert await asyncio.to_thread(in_data.wait, 10)
+            # One transaction is in flight, the other job waits for the only connection.
+            in_flight = await redis.zcard(CONCURRENCY_PREFIX + "inbox.test")
+            other_replica = await limits(redis, concurrency=2).acquire("inbox.test")
+        finally:
+            go_on.set()
+            summaries = await both
+
+        assert in_flight == 1
+        assert isinstance(other_replica, Lease)
+        assert summaries == ["attempt 1: 1 sent; 0 held"] * 2
+        assert len(mx[0].received) == 2
+        assert mx[0].connections == 1
+        for message in (first, second):
+            assert kinds(await events_of(sessions, message.id)) == ["delivered"]

@@ -1,10 +1,14 @@
 """Postmaster safety rails shared by every SMTP replica through Redis: per recipient-domain
 concurrency and rate limits, and per-MX-host back-off after a 421 or an unreachable host, so a
-struggling receiver is not hammered by every message at once."""
+struggling receiver is not hammered by every message at once.
+
+A lease stands for one transaction in flight: callers ask for it only once they hold a pooled
+connection slot (transport.py), and a busy domain is waited for with nothing held."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +22,7 @@ CONCURRENCY_PREFIX = "smtp:conc:"
 RATE_PREFIX = "smtp:rate:"
 BACKOFF_PREFIX = "smtp:backoff:"
 WAIT_STEP = 0.02  # first pause while a domain's transactions are all in flight
+MAX_STEP = 0.5  # pauses double up to this (other replicas' releases are seen only by asking)
 MAX_WAIT = 5.0  # then the recipients are held and retried later
 MAX_BATCH = 256  # requests per script call
 
@@ -75,6 +80,14 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Busy:
+    """The domain's transactions are all in flight; `DomainLimits.wait_turn` before asking
+    again."""
+
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
 class Held:
     """The domain is at its limit; try again after `retry_in` seconds."""
 
@@ -111,39 +124,52 @@ class DomainLimits:
         self._releases: Batcher[Lease, None] = Batcher(
             "releases", self._release_all, max_batch=MAX_BATCH, linger=0, singly=False
         )
+        self._released: dict[str, asyncio.Event] = {}  # domain -> set when a lease is released
 
-    async def acquire(self, domain: str, hosts: Sequence[str] = ()) -> Lease | Held:
-        """A transaction slot for the domain, waiting briefly while its slots are all busy; a
-        spent rate window holds at once until the next minute. The lease also says which of
-        `hosts` are backed off (one round trip for both)."""
+    async def acquire(self, domain: str, hosts: Sequence[str] = ()) -> Lease | Busy | Held:
+        """A transaction slot for the domain if one is free (Busy if not); a spent rate window
+        holds until the next minute. The lease also says which of `hosts` are backed off (one
+        round trip for both). Asks once, never waits: see `wait_turn`."""
         token = secrets.token_hex(8)
-        waited, step = 0.0, WAIT_STEP
-        while True:
-            now = self._clock()
-            minute = int(now // 60)
-            keys = [CONCURRENCY_PREFIX + domain, f"{RATE_PREFIX}{domain}:{minute}"]
-            keys += [BACKOFF_PREFIX + h for h in hosts]
-            args: list[int | str] = [int(now * 1000), self._lease_ms, self._concurrency, token,
-                                     self._rate, len(hosts)]  # fmt: skip
-            reply = await self._asks.submit(_Ask(keys, args))
-            got = int(reply[0])
-            if got == 1:
-                flags = [int(f) for f in reply[1:]]
-                return Lease(
-                    domain, token, frozenset(h for h, f in zip(hosts, flags, strict=True) if f)
-                )
-            if got == -1:
-                reason = f"{domain} reached {self._rate} messages per minute"
-                return Held(domain, 60 - now % 60 + 1, reason)
-            if waited >= self._max_wait:
-                reason = f"{domain} has {self._concurrency} deliveries in flight"
-                return Held(domain, self._throttle_delay, reason)
-            await asyncio.sleep(step)
-            waited += step
-            step = min(step * 2, 0.5)
+        now = self._clock()
+        keys = [CONCURRENCY_PREFIX + domain, f"{RATE_PREFIX}{domain}:{int(now // 60)}"]
+        keys += [BACKOFF_PREFIX + h for h in hosts]
+        args: list[int | str] = [int(now * 1000), self._lease_ms, self._concurrency, token,
+                                 self._rate, len(hosts)]  # fmt: skip
+        reply = await self._asks.submit(_Ask(keys, args))
+        got = int(reply[0])
+        if got == 1:
+            flags = [int(f) for f in reply[1:]]
+            return Lease(
+                domain, token, frozenset(h for h, f in zip(hosts, flags, strict=True) if f)
+            )
+        if got == -1:
+            return Held(
+                domain, 60 - now % 60 + 1, f"{domain} reached {self._rate} messages per minute"
+            )
+        return Busy(domain)
+
+    async def wait_turn(self, domain: str, waited: float) -> float | Held:
+        """Pause after a Busy answer, having waited `waited` seconds so far: until a lease of
+        this process on the domain is released, or the next step of a doubling poll (the only
+        way to see other replicas' releases). Returns the new total, or Held once the total
+        reached max_wait (the recipients are then retried after SMTP_THROTTLE_DELAY)."""
+        if waited >= self._max_wait:
+            reason = f"{domain} has {self._concurrency} deliveries in flight"
+            return Held(domain, self._throttle_delay, reason)
+        step = min(max(waited, WAIT_STEP), MAX_STEP)  # the total doubles with each pause
+        released = self._released.setdefault(domain, asyncio.Event())
+        start = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(step):
+                await released.wait()
+        return waited + max(time.monotonic() - start, WAIT_STEP / 4)
 
     async def release(self, lease: Lease) -> None:
         await self._releases.submit(lease)
+        released = self._released.pop(lease.domain, None)
+        if released is not None:  # local waiters ask again now, not at their next poll
+            released.set()
 
     async def _ask_all(self, asks: list[_Ask]) -> list[list[int]]:
         keys = [key for ask in asks for key in ask.keys]

@@ -2,8 +2,10 @@
 reused across messages (RSET after an aborted transaction, NOOP after a quiet spell), closed
 when idle too long or after enough transactions.
 
-At most `size` connections per host are open in this process: a lease waits for a slot, takes
-the warmest idle connection or opens a new one, and gives it back afterwards."""
+At most `size` connections per host are open in this process: a job waits for one of the host's
+`size` slots, then takes the warmest idle connection or opens a new one, and gives both back
+afterwards. Waiting for a slot is separate from taking its connection, so a caller can hold
+other scarce things (a domain's shared lease) only while it has a slot, never while queued."""
 
 from __future__ import annotations
 
@@ -184,16 +186,29 @@ class Pools:
         return self._pools[key]
 
     @contextlib.asynccontextmanager
+    async def slot(self, host: str, port: int) -> AsyncIterator[Slot]:
+        """Wait for one of the host's slots; its connection (if one was taken) is given back
+        with it."""
+        pool = self._pool(host, port)
+        async with pool.slots:
+            slot = Slot(self, pool, host, port)
+            try:
+                yield slot
+            finally:
+                if slot.conn is not None:
+                    await self._give_back(pool, slot.conn)
+
+    @contextlib.asynccontextmanager
     async def lease(
         self, host: str, addresses: tuple[str, ...], port: int
     ) -> AsyncIterator[Connection]:
-        pool = self._pool(host, port)
-        async with pool.slots:
-            conn = await self._reuse(pool) or await self._open(pool, host, addresses, port)
-            try:
-                yield conn
-            finally:
-                await self._give_back(pool, conn)
+        async with self.slot(host, port) as slot:
+            yield await slot.connection(addresses)
+
+    async def _take(
+        self, pool: HostPool, host: str, addresses: tuple[str, ...], port: int
+    ) -> Connection:
+        return await self._reuse(pool) or await self._open(pool, host, addresses, port)
 
     async def _open(
         self, pool: HostPool, host: str, addresses: tuple[str, ...], port: int
@@ -260,3 +275,20 @@ class Pools:
 
     def open_connections(self, host: str, port: int) -> int:
         return self._pools[(host, port)].open if (host, port) in self._pools else 0
+
+
+@dataclass(slots=True)
+class Slot:
+    """A place in a host's pool, held by one job; `connection()` fills it."""
+
+    pools: Pools
+    pool: HostPool
+    host: str
+    port: int
+    conn: Connection | None = None
+
+    async def connection(self, addresses: tuple[str, ...]) -> Connection:
+        """The warmest idle connection, else a new one (ConnectFailure if none can be had)."""
+        if self.conn is None:
+            self.conn = await self.pools._take(self.pool, self.host, addresses, self.port)
+        return self.conn
