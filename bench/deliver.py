@@ -81,6 +81,14 @@ def sink_main(port: int, tls: bool, counter: Any, ready: Any) -> None:
     from aiosmtpd.controller import Controller
 
     class Sink:
+        async def handle_EHLO(  # noqa: N802 (aiosmtpd hook name)
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            """aiosmtpd reads pipelined commands in order but does not say so; a production MX
+            (Postfix, Exim, Gmail's) advertises PIPELINING, so the sink does too."""
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
             with counter.get_lock():
                 counter.value += 1

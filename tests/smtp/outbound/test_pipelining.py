@@ -1,0 +1,149 @@
+"""A transaction with a server that advertises PIPELINING (RFC 2920): MAIL, the RCPTs and DATA
+go in one write, the content in a second, and the replies still land on the right recipients."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from scaisend_smtp.outbound.pool import Connection, ConnectOptions, Connector
+from scaisend_smtp.outbound.sender import Envelope, Rcpt, SendResult, Status, transact
+
+MESSAGE = (b"From: a@shop.test\r\nTo: b@inbox.test\r\nSubject: hi\r\n\r\nhello\r\n"
+           b".a line that starts with a dot\r\n.\r\nbye\r\n")  # fmt: skip
+
+
+@dataclass
+class Pipelining:
+    """aiosmtpd handler: PIPELINING in EHLO, scripted refusals, what arrived."""
+
+    refuse_sender: str = "refused@shop.test"
+    refuse_prefix: str = "gone"
+    received: list[tuple[list[str], bytes]] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address == self.refuse_sender:
+            return "553 5.7.1 Sender refused"
+        envelope.mail_from = address
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith(self.refuse_prefix):
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 OK queued"
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Pipelining, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    handler = Pipelining()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+async def connect(port: int) -> tuple[Connection, list[bytes]]:
+    """A connection whose writes are recorded."""
+    options = ConnectOptions(ehlo_hostname="mta.test", connect_timeout=5, command_timeout=5)
+    conn = await Connector(options).open("pipe.test", ("127.0.0.1",), port)
+    assert conn.supports("pipelining")
+    protocol = conn.client.protocol
+    assert protocol is not None
+    writes: list[bytes] = []
+    write = protocol.write
+
+    def recorded(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    protocol.write = recorded  # type: ignore[method-assign]
+    return conn, writes
+
+
+def outcome(results: list[SendResult]) -> list[tuple[str, Status, int]]:
+    return [(r.recipient.email, r.status, r.code) for r in results]
+
+
+def envelope(*addresses: str, sender: str = "bounces@shop.test") -> Envelope:
+    return Envelope(sender, tuple(Rcpt(f"rcp_{n}", a) for n, a in enumerate(addresses)))
+
+
+async def test_commands_and_content_go_in_two_writes(server: tuple[Pipelining, int]) -> None:
+    handler, port = server
+    conn, writes = await connect(port)
+
+    results = await transact(conn, envelope("a@inbox.test", "gone@inbox.test", "c@inbox.test"),
+                             MESSAGE)  # fmt: skip
+
+    assert outcome(results) == [
+        ("gone@inbox.test", Status.HARD_FAIL, 550),
+        ("a@inbox.test", Status.SENT, 250),
+        ("c@inbox.test", Status.SENT, 250),
+    ]
+    assert results[0].reply == "5.1.1 User unknown"
+    assert len(writes) == 2
+    assert writes[0].count(b"\r\n") == 5  # MAIL, three RCPTs, DATA
+    assert handler.received == [(["a@inbox.test", "c@inbox.test"], MESSAGE)]
+    assert not conn.dirty
+
+
+async def test_no_recipient_accepted_sends_no_content_and_the_connection_stays_usable(
+    server: tuple[Pipelining, int],
+) -> None:
+    handler, port = server
+    conn, _ = await connect(port)
+
+    refused = await transact(conn, envelope("gone1@inbox.test", "gone2@inbox.test"), MESSAGE)
+    assert conn.dirty
+    await conn.client.rset()
+    accepted = await transact(conn, envelope("a@inbox.test"), MESSAGE)
+
+    assert outcome(refused) == [
+        ("gone1@inbox.test", Status.HARD_FAIL, 550),
+        ("gone2@inbox.test", Status.HARD_FAIL, 550),
+    ]
+    assert outcome(accepted) == [("a@inbox.test", Status.SENT, 250)]
+    assert handler.received == [(["a@inbox.test"], MESSAGE)]
+
+
+async def test_a_refused_sender_is_every_recipients_reply(server: tuple[Pipelining, int]) -> None:
+    handler, port = server
+    conn, _ = await connect(port)
+
+    results = await transact(
+        conn, envelope("a@inbox.test", "b@inbox.test", sender="refused@shop.test"), MESSAGE
+    )
+    after = await transact(conn, envelope("a@inbox.test"), MESSAGE)
+
+    assert outcome(results) == [
+        ("a@inbox.test", Status.HARD_FAIL, 553),
+        ("b@inbox.test", Status.HARD_FAIL, 553),
+    ]
+    assert results[0].reply == "5.7.1 Sender refused"
+    assert outcome(after) == [("a@inbox.test", Status.SENT, 250)]  # replies still in step
+    assert handler.received == [(["a@inbox.test"], MESSAGE)]
