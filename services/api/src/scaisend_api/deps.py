@@ -98,7 +98,8 @@ async def _count_request(request: Request, state: AppState, principal: Principal
     """Every authenticated request counts against its route's rate limit (ratelimit.py); the
     decision rides on the request so the middleware can put X-RateLimit-* on the response."""
     route = request.scope.get("route")
-    template = getattr(route, "path", request.url.path)
+    # not getattr(route, "path", request.url.path): that builds the URL on every request
+    template = route.path if route is not None else request.url.path
     decision = await state.rate_limiter.check(request.method, template, principal)
     if decision is not None:
         setattr(request.state, RATE_LIMIT_STATE_KEY, decision)
