@@ -32,6 +32,14 @@ def _worker(
     )  # fmt: skip
 
 
+async def _enqueue(redis: ArqRedis, count: int) -> list[str]:
+    """`count` jobs job0, job1, ... on the test queue, each with its own name as argument."""
+    names = [f"job{i}" for i in range(count)]
+    for name in names:
+        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    return names
+
+
 async def test_due_free_jobs_start_and_taken_or_deferred_ones_do_not(redis: ArqRedis) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
     for name in ("due", "taken", "deferred"):
@@ -54,9 +62,7 @@ async def test_due_free_jobs_start_and_taken_or_deferred_ones_do_not(redis: ArqR
 async def test_no_more_than_max_jobs_start_and_the_rest_wait_for_the_next_poll(
     redis: ArqRedis,
 ) -> None:
-    names = [f"job{i}" for i in range(5)]
-    for name in names:
-        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    names = await _enqueue(redis, 5)
     ran: list[str] = []
     worker = _worker(redis, ran, max_jobs=2, takes=0.2, poll=0.01)
 
@@ -72,9 +78,7 @@ async def test_no_more_than_max_jobs_start_and_the_rest_wait_for_the_next_poll(
 async def test_slots_freed_during_a_poll_are_filled_without_waiting_for_the_next(
     redis: ArqRedis,
 ) -> None:
-    names = [f"job{i}" for i in range(5)]
-    for name in names:
-        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    names = await _enqueue(redis, 5)
     ran: list[str] = []
     worker = _worker(redis, ran, max_jobs=2, takes=0.005, poll=1.0)
 
@@ -86,9 +90,7 @@ async def test_slots_freed_during_a_poll_are_filled_without_waiting_for_the_next
 
 
 async def test_a_stopping_worker_starts_nothing_more(redis: ArqRedis) -> None:
-    names = [f"job{i}" for i in range(4)]
-    for name in names:
-        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    names = await _enqueue(redis, 4)
     ran: list[str] = []
     worker = _worker(redis, ran, max_jobs=1, takes=0.01, poll=1.0)
     worker.allow_pick_jobs = True
@@ -104,9 +106,7 @@ async def test_a_stopping_worker_starts_nothing_more(redis: ArqRedis) -> None:
 
 
 async def test_a_burst_run_drains_the_queue(redis: ArqRedis) -> None:
-    names = [f"job{i}" for i in range(30)]
-    for name in names:
-        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    names = await _enqueue(redis, 30)
     ran: list[str] = []
 
     await _worker(redis, ran, max_jobs=8).main()
@@ -120,9 +120,7 @@ async def test_a_burst_run_drains_the_queue(redis: ArqRedis) -> None:
 
 
 async def test_jobs_ending_together_are_finished_in_one_transaction(redis: ArqRedis) -> None:
-    names = [f"job{i}" for i in range(6)]
-    for name in names:
-        await redis.enqueue_job("record", name, _job_id=name, _queue_name=QUEUE)
+    names = await _enqueue(redis, 6)
     ran: list[str] = []
     worker = _worker(redis, ran, max_jobs=10)
     transactions = 0
