@@ -4,12 +4,14 @@ own rows are committed and queued, and one send whose rows cannot be written fai
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
 from arq.connections import ArqRedis
-from sqlalchemy import bindparam, text
+from sqlalchemy import Table, bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
@@ -17,7 +19,7 @@ from sqlmodel import col, func, select
 from scaisend_api.services.mail.committer import GroupCommitter
 from scaisend_api.services.mail.rows import Context, Rows, build_rows
 from scaisend_api.services.mail.validation import check_mail
-from scaisend_core.db import SessionFactory, _driver_insert, open_reads
+from scaisend_core.db import Reads, SessionFactory, _driver_insert, open_reads
 from scaisend_core.models import EmailMessage, MessageRecipient, Tenant, utcnow
 from scaisend_core.repositories.mail import (
     _ATTACHMENTS,
@@ -152,3 +154,62 @@ async def test_the_driver_insert_stores_what_sqlalchemy_stores(
         ours, theirs = await stored(table, driver_ids, key), await stored(table, orm_ids, key)
         assert len(ours) == len(theirs) > 0
         assert ours == theirs
+
+
+class _GatedReads:
+    """The real Reads, counting group writes; a write of at least `gate_rows` messages waits
+    for `release` (a big group held in flight)."""
+
+    def __init__(self, reads: Reads, gate_rows: int) -> None:
+        self._reads = reads
+        self._gate_rows = gate_rows
+        self.release = asyncio.Event()
+        self.writes: list[int] = []
+
+    async def insert_many(self, inserts: Sequence[tuple[Table, Sequence[dict[str, Any]]]]) -> None:
+        messages = len(inserts[0][1])
+        self.writes.append(messages)
+        if messages >= self._gate_rows:
+            await self.release.wait()
+        await self._reads.insert_many(inserts)
+
+
+def _many_rows(tenant_id: str, count: int) -> Rows:
+    personalizations = [{"to": [{"email": f"r{i}@example.com"}]} for i in range(count)]
+    checked = check_mail(mail_body(personalizations=personalizations), 0)
+    assert checked.request is not None
+    return build_rows(checked.request, Context(tenant_id, None, "mta.x", False, utcnow()))
+
+
+async def test_sends_arriving_during_a_commit_share_the_next_one(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: SessionFactory, redis: ArqRedis
+) -> None:
+    reads = _GatedReads(state_of(client).reads, gate_rows=1)  # every write waits for release
+    committer = GroupCommitter(reads)  # type: ignore[arg-type]
+    first = asyncio.create_task(committer.submit(_rows(tenant.id, "a@example.com"), redis))
+    await asyncio.sleep(0.01)
+    later = [
+        asyncio.create_task(committer.submit(_rows(tenant.id, f"b{i}@example.com"), redis))
+        for i in range(5)
+    ]
+    await asyncio.sleep(0.01)
+    assert reads.writes == [1]  # one writer, busy: the five wait together
+    reads.release.set()
+    await asyncio.gather(first, *later)
+    assert reads.writes == [1, 5]
+    assert await _count(sessions, EmailMessage) == 6
+
+
+async def test_a_small_send_is_not_held_up_behind_a_big_group(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: SessionFactory, redis: ArqRedis
+) -> None:
+    reads = _GatedReads(state_of(client).reads, gate_rows=300)
+    committer = GroupCommitter(reads)  # type: ignore[arg-type]
+    big = asyncio.create_task(committer.submit(_many_rows(tenant.id, 300), redis))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(committer.submit(_rows(tenant.id, "small@example.com"), redis), 5)
+    assert not big.done()
+    assert await _count(sessions, EmailMessage) == 1
+    reads.release.set()
+    await big
+    assert await _count(sessions, EmailMessage) == 301
