@@ -104,7 +104,7 @@ async def test_requests_made_together_share_one_call_and_are_answered_in_turn(
     script = shared._acquire_script
 
     async def spy(keys: list[str], args: list[Any]) -> Any:
-        sizes.append(int(args[0]))
+        sizes.append(int(args[1]))  # requests (after the releases)
         return await script(keys=keys, args=args)
 
     shared._acquire_script = spy  # type: ignore[assignment]
@@ -126,6 +126,27 @@ async def test_requests_made_together_share_one_call_and_are_answered_in_turn(
     await asyncio.gather(shared.release(first), shared.release(second), shared.release(other))
     assert await redis.zcard(CONCURRENCY_PREFIX + "inbox.test") == 0
     assert await redis.zcard(CONCURRENCY_PREFIX + "other.test") == 0
+
+
+async def test_a_release_and_a_request_of_the_same_turn_share_one_call_release_first(
+    redis: ArqRedis,
+) -> None:
+    shared = limits(redis)  # concurrency 1
+    lease = await shared.acquire("inbox.test")
+    assert isinstance(lease, Lease)
+    calls: list[tuple[int, int]] = []
+    script = shared._acquire_script
+
+    async def spy(keys: list[str], args: list[Any]) -> Any:
+        calls.append((int(args[0]), int(args[1])))
+        return await script(keys=keys, args=args)
+
+    shared._acquire_script = spy  # type: ignore[assignment]
+    _, after = await asyncio.gather(shared.release(lease), shared.acquire("inbox.test"))
+
+    assert calls == [(1, 1)]  # one release, one request, one round trip
+    assert isinstance(after, Lease)
+    assert await redis.zrange(CONCURRENCY_PREFIX + "inbox.test", 0, -1) == [after.token.encode()]
 
 
 class TestHeldMessages:

@@ -30,13 +30,17 @@ MAX_BATCH = 256  # requests per script call
 # holding one frees it after `lease_ms`. The rate window is a per-minute counter.
 #
 # One call answers every request made in the same turn of the event loop, one after another,
-# exactly as separate calls would (a script runs alone). ARGV[1] is the number of requests;
-# each has six ARGV (now, lease ms, concurrency, token, rate limit, number of hosts) and its
-# KEYS in order: the domain's concurrency set, its rate counter, a back-off key per host.
+# exactly as separate calls would (a script runs alone), after the releases of that turn.
+# ARGV[1] is the number of releases, ARGV[2] the number of requests. Each release has its
+# domain's concurrency set in KEYS and its token in ARGV, first; then each request has six ARGV
+# (now, lease ms, concurrency, token, rate limit, number of hosts) and its KEYS in order: the
+# domain's concurrency set, its rate counter, a back-off key per host.
 _ACQUIRE = """
+local releases = tonumber(ARGV[1])
+for i = 1, releases do redis.call('ZREM', KEYS[i], ARGV[2 + i]) end
 local results = {}
-local k, a = 1, 2
-for r = 1, tonumber(ARGV[1]) do
+local k, a = releases + 1, releases + 3
+for r = 1, tonumber(ARGV[2]) do
   local now, lease_ms, limit = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local token, rate_limit, hosts = ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local conc, rate = KEYS[k], KEYS[k + 1]
@@ -116,13 +120,10 @@ class DomainLimits:
         self._clock = clock
         self._max_wait = max_wait
         self._acquire_script = redis.register_script(_ACQUIRE)
-        # Requests and releases of the same loop turn share a round trip; nothing waits for
-        # company (linger 0), and a failed round trip is never repeated for them.
-        self._asks: Batcher[_Ask, list[int]] = Batcher(
-            "limits", self._ask_all, max_batch=MAX_BATCH, linger=0, singly=False
-        )
-        self._releases: Batcher[Lease, None] = Batcher(
-            "releases", self._release_all, max_batch=MAX_BATCH, linger=0, singly=False
+        # Requests and releases of the same loop turn share a round trip (one script call);
+        # nothing waits for company (linger 0), and a failed round trip is never repeated.
+        self._calls: Batcher[_Ask | Lease, list[int] | None] = Batcher(
+            "limits", self._call, max_batch=MAX_BATCH, linger=0, singly=False
         )
         self._released: dict[str, asyncio.Event] = {}  # domain -> set when a lease is released
 
@@ -136,7 +137,8 @@ class DomainLimits:
         keys += [BACKOFF_PREFIX + h for h in hosts]
         args: list[int | str] = [int(now * 1000), self._lease_ms, self._concurrency, token,
                                  self._rate, len(hosts)]  # fmt: skip
-        reply = await self._asks.submit(_Ask(keys, args))
+        reply = await self._calls.submit(_Ask(keys, args))
+        assert reply is not None, "an ask is always answered"
         got = int(reply[0])
         if got == 1:
             flags = [int(f) for f in reply[1:]]
@@ -166,26 +168,21 @@ class DomainLimits:
         return waited + max(time.monotonic() - start, WAIT_STEP / 4)
 
     async def release(self, lease: Lease) -> None:
-        await self._releases.submit(lease)
+        await self._calls.submit(lease)
         released = self._released.pop(lease.domain, None)
         if released is not None:  # local waiters ask again now, not at their next poll
             released.set()
 
-    async def _ask_all(self, asks: list[_Ask]) -> list[list[int]]:
-        keys = [key for ask in asks for key in ask.keys]
-        args = [len(asks), *(arg for ask in asks for arg in ask.args)]
+    async def _call(self, items: list[_Ask | Lease]) -> list[list[int] | None]:
+        releases = [item for item in items if isinstance(item, Lease)]
+        asks = [item for item in items if isinstance(item, _Ask)]
+        keys = [CONCURRENCY_PREFIX + lease.domain for lease in releases]
+        keys += [key for ask in asks for key in ask.keys]
+        args: list[int | str] = [len(releases), len(asks), *(lease.token for lease in releases)]
+        args += [arg for ask in asks for arg in ask.args]
         replies: list[list[int]] = await self._acquire_script(keys=keys, args=args)
-        return replies
-
-    async def _release_all(self, leases: list[Lease]) -> list[None]:
-        if len(leases) == 1:
-            await self._redis.zrem(CONCURRENCY_PREFIX + leases[0].domain, leases[0].token)
-        else:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for lease in leases:
-                    pipe.zrem(CONCURRENCY_PREFIX + lease.domain, lease.token)
-                await pipe.execute()
-        return [None] * len(leases)
+        answers = iter(replies)
+        return [None if isinstance(item, Lease) else next(answers) for item in items]
 
     async def back_off(self, host: str, seconds: int, reason: str) -> None:
         if seconds > 0:
