@@ -3,6 +3,7 @@ go in one write, the content in a second, and the replies still land on the righ
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from scaisend_smtp.outbound.pool import Connection, ConnectOptions, Connector
-from scaisend_smtp.outbound.sender import Envelope, Rcpt, SendResult, Status, transact
+from scaisend_smtp.outbound.sender import Envelope, Rcpt, SendResult, Status, _content, transact
 
 MESSAGE = (b"From: a@shop.test\r\nTo: b@inbox.test\r\nSubject: hi\r\n\r\nhello\r\n"
            b".a line that starts with a dot\r\n.\r\nbye\r\n")  # fmt: skip
@@ -147,3 +149,13 @@ async def test_a_refused_sender_is_every_recipients_reply(server: tuple[Pipelini
     assert results[0].reply == "5.7.1 Sender refused"
     assert outcome(after) == [("a@inbox.test", Status.SENT, 250)]  # replies still in step
     assert handler.received == [(["a@inbox.test"], MESSAGE)]
+
+
+def test_content_is_encoded_as_aiosmtplib_encodes_it() -> None:
+    """The shortcuts (skip a pass that would change nothing) give aiosmtplib's bytes."""
+    pieces = [b"a", b".", b"\r", b"\n", b"\r\n", b" ", b".."]
+    rng = random.Random(6)
+    for _ in range(20_000):
+        message = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+        assert _content(message) == expected, message

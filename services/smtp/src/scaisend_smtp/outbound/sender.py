@@ -203,8 +203,15 @@ def _command(verb: bytes, address: str, options: Sequence[str] = ()) -> bytes:
 
 
 def _content(message: bytes) -> bytes:
-    """DATA content as aiosmtplib sends it: CRLF line endings, leading dots doubled, the end."""
-    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    """DATA content as aiosmtplib sends it: CRLF line endings, leading dots doubled, the end.
+    Each regex pass is skipped when counts or a search prove it would change nothing (the
+    pipeline's content is CRLF already, and few lines start with a dot)."""
+    crlf_only = message.count(b"\n") == message.count(b"\r\n") == message.count(b"\r")
+    if not (crlf_only and message.endswith(b"\r\n")):
+        message = normalize_message_line_endings(message)
+    if message.startswith(b".") or b"\n." in message:
+        message = PERIOD_REGEX.sub(b"..", message)
+    return message + b".\r\n"
 
 
 async def _end_data(conn: Connection, data: SMTPResponse) -> None:
