@@ -11,8 +11,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from scaisend_api import idempotency
@@ -175,8 +177,16 @@ async def _send_once(uow: UnitOfWork, state: AppState, send: Send) -> StoredResp
 
 
 def _count_accepted(rows: Rows) -> None:
-    for message in rows.messages:
-        SENDS_ACCEPTED.labels("sandbox" if message["status"] == "sandbox" else "live").inc()
+    """A send's messages are all sandbox or all live (one context builds them)."""
+    if rows.messages:
+        sandbox = rows.messages[0]["status"] == "sandbox"
+        _accepted("sandbox" if sandbox else "live").inc(len(rows.messages))
+
+
+@lru_cache(maxsize=2)
+def _accepted(mode: str) -> Counter:
+    """The labelled child, looked up once (`labels()` takes a lock and builds a key)."""
+    return SENDS_ACCEPTED.labels(mode)
 
 
 async def _lost_the_race(uow: UnitOfWork, send: Send) -> StoredResponse:
