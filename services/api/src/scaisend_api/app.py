@@ -18,6 +18,7 @@ from scaisend_api.auth import (
     UnconfiguredJwtResolver,
 )
 from scaisend_api.errors import install_error_handlers
+from scaisend_api.fast_path import ScaiSendApp
 from scaisend_api.observability import MetricsMiddleware
 from scaisend_api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from scaisend_api.routes import ROUTERS
@@ -108,7 +109,7 @@ def create_app(settings: ApiSettings | None = None, *, freeze_heap: bool = False
                 _freeze_heap()
             yield
 
-    app = FastAPI(
+    app = ScaiSendApp(
         title="ScaiSend",
         summary="Self-hosted, SendGrid-v3-compatible transactional email.",
         version="0.1.0",

@@ -36,10 +36,13 @@ class LeanRoute(APIRoute):
         if self.methods and scope["method"] not in self.methods:
             await super().handle(scope, receive, send)
             return
-        request = Request(scope, receive, send)
-        principal = await self._guard(request)
-        response = await self._lean(request, principal)
+        response = await self.respond(Request(scope, receive, send))
         await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        """The permission check, then the endpoint (the app's fast path calls this too)."""
+        principal = await self._guard(request)
+        return await self._lean(request, principal)
 
 
 def _the_one_permission(route: APIRoute) -> RequirePermission:

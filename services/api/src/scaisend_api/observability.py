@@ -50,10 +50,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            _requests(scope["method"], template, status).inc()
-            _latency(scope["method"], template).observe(time.perf_counter() - started)
+            record(scope, status, started)
+
+
+def record(scope: Scope, status: int, started: float) -> None:
+    """Count one request and its latency under its route template (the fast path too)."""
+    template = getattr(scope.get("route"), "path", "unmatched")
+    _requests(scope["method"], template, status).inc()
+    _latency(scope["method"], template).observe(time.perf_counter() - started)
 
 
 # The labelled children, looked up once per (method, route, status): `labels()` takes a lock

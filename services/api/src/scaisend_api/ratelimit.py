@@ -160,15 +160,21 @@ class RateLimitHeadersMiddleware:
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                decision = scope.get("state", {}).get(STATE_KEY)
-                if isinstance(decision, Decision):
-                    present = {name.lower() for name, _ in message.get("headers", [])}
-                    extra = [
-                        (name.lower().encode(), value.encode())
-                        for name, value in decision.headers().items()
-                        if name.lower().encode() not in present
-                    ]
-                    message["headers"] = [*message.get("headers", []), *extra]
+                add_rate_limit_headers(scope, message)
             await send(message)
 
         await self.app(scope, receive, add_headers)
+
+
+def add_rate_limit_headers(scope: Scope, message: Message) -> None:
+    """Onto an http.response.start: the X-RateLimit-* of the request's count, unless the
+    response set them itself (a 429 does). Shared with the app's fast path."""
+    decision = scope.get("state", {}).get(STATE_KEY)
+    if isinstance(decision, Decision):
+        present = {name.lower() for name, _ in message.get("headers", [])}
+        extra = [
+            (name.lower().encode(), value.encode())
+            for name, value in decision.headers().items()
+            if name.lower().encode() not in present
+        ]
+        message["headers"] = [*message.get("headers", []), *extra]
