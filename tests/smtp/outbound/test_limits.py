@@ -104,7 +104,7 @@ async def test_requests_made_together_share_one_call_and_are_answered_in_turn(
     script = shared._acquire_script
 
     async def spy(keys: list[str], args: list[Any]) -> Any:
-        sizes.append(int(args[1]))  # requests (after the releases)
+        sizes.append(int(args[2]))  # requests (after the releases and renewals)
         return await script(keys=keys, args=args)
 
     shared._acquire_script = spy  # type: ignore[assignment]
@@ -138,7 +138,7 @@ async def test_a_release_and_a_request_of_the_same_turn_share_one_call_release_f
     script = shared._acquire_script
 
     async def spy(keys: list[str], args: list[Any]) -> Any:
-        calls.append((int(args[0]), int(args[1])))
+        calls.append((int(args[0]), int(args[2])))
         return await script(keys=keys, args=args)
 
     shared._acquire_script = spy  # type: ignore[assignment]

@@ -5,15 +5,20 @@ when idle too long or after enough transactions.
 At most `size` connections per host are open in this process: a job waits for one of the host's
 `size` slots, then takes the warmest idle connection or opens a new one, and gives both back
 afterwards. Waiting for a slot is separate from taking its connection, so a caller can hold
-other scarce things (a domain's shared lease) only while it has a slot, never while queued."""
+other scarce things (a domain's shared lease) only while it has a slot, never while queued. A
+slot given back with a baton (that lease) goes, baton and all, to the first job queued for the
+same key (domain) among the first HEIR_REACH * `size` in line, unless the job at the head of the line has
+already been passed over as many times."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiosmtplib
@@ -22,6 +27,9 @@ from scaisend_core.metrics import SMTP_POOL_SIZE
 
 # Reply codes we synthesise for failures that never produced a server reply.
 UNREACHABLE = 421
+# How far down the line (in pool sizes) a slot given back with a baton looks for a job of the
+# same key. The jobs of a host's domains queue interleaved: the nearest is rarely at the head.
+HEIR_REACH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +162,16 @@ def _as_failure(host: str, exc: Exception) -> ConnectFailure:
 
 
 @dataclass(slots=True)
+class _Waiter:
+    key: str | None
+    turn: asyncio.Future[object | None]  # the baton handed over with the slot, if any
+    passed: int = 0  # times a later job of another key got the slot first
+
+
+@dataclass(slots=True)
 class HostPool:
-    slots: asyncio.Semaphore
+    free: int
+    waiters: deque[_Waiter] = field(default_factory=deque)
     idle: list[Connection] = field(default_factory=list)
     open: int = 0
 
@@ -182,21 +198,75 @@ class Pools:
     def _pool(self, host: str, port: int) -> HostPool:
         key = (host, port)
         if key not in self._pools:
-            self._pools[key] = HostPool(asyncio.Semaphore(self._limits.size))
+            self._pools[key] = HostPool(self._limits.size)
         return self._pools[key]
 
     @contextlib.asynccontextmanager
-    async def slot(self, host: str, port: int) -> AsyncIterator[Slot]:
+    async def slot(
+        self, host: str, port: int, key: str | None = None,
+        drop: Callable[[object], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Slot]:  # fmt: skip
         """Wait for one of the host's slots; its connection (if one was taken) is given back
-        with it."""
+        with it. `slot.baton` is what the previous holder handed over with the slot (else
+        None); set it before leaving to hand it to the next job of the same `key`, and read
+        `slot.handed_off` afterwards. A baton handed to a job cancelled meanwhile is passed on
+        or given to `drop`."""
         pool = self._pool(host, port)
-        async with pool.slots:
-            slot = Slot(self, pool, host, port)
-            try:
-                yield slot
-            finally:
-                if slot.conn is not None:
-                    await self._give_back(pool, slot.conn)
+        slot = Slot(self, pool, host, port, baton=await self._enter(pool, key, drop))
+        try:
+            yield slot
+        finally:
+            if slot.conn is not None:
+                await self._give_back(pool, slot.conn)
+            slot.handed_off = self._leave(pool, key, slot.baton)
+
+    async def _enter(
+        self, pool: HostPool, key: str | None, drop: Callable[[object], Awaitable[None]] | None
+    ) -> object | None:
+        if pool.free > 0 and not pool.waiters:
+            pool.free -= 1
+            return None
+        waiter = _Waiter(key, asyncio.get_running_loop().create_future())
+        pool.waiters.append(waiter)
+        try:
+            return await waiter.turn
+        except asyncio.CancelledError:
+            if not waiter.turn.done() or waiter.turn.cancelled():
+                with contextlib.suppress(ValueError):  # _leave may have dropped it already
+                    pool.waiters.remove(waiter)
+            else:  # the slot was ours already: pass it on
+                baton = waiter.turn.result()
+                if not self._leave(pool, key, baton) and baton is not None and drop is not None:
+                    await asyncio.shield(drop(baton))
+            raise
+
+    def _leave(self, pool: HostPool, key: str | None, baton: object | None) -> bool:
+        """Give the slot to the next job (with the baton if one of the same key is near the
+        head of the line) or back to the pool; True if the baton went with it."""
+        heir = self._heir(pool, key) if baton is not None else None
+        if heir is not None:
+            pool.waiters.remove(heir)
+            heir.turn.set_result(baton)
+            return True
+        while pool.waiters:
+            waiter = pool.waiters.popleft()
+            if not waiter.turn.done():
+                waiter.turn.set_result(None)
+                return False
+        pool.free += 1
+        return False
+
+    def _heir(self, pool: HostPool, key: str | None) -> _Waiter | None:
+        reach = HEIR_REACH * self._limits.size
+        line = [w for w in itertools.islice(pool.waiters, reach) if not w.turn.done()]
+        if not line or line[0].passed >= reach:
+            return None
+        for place, waiter in enumerate(line):
+            if waiter.key == key:
+                for earlier in line[:place]:
+                    earlier.passed += 1
+                return waiter
+        return None
 
     @contextlib.asynccontextmanager
     async def lease(
@@ -286,6 +356,8 @@ class Slot:
     host: str
     port: int
     conn: Connection | None = None
+    baton: object | None = None  # handed over with the slot; set to hand it on
+    handed_off: bool = False
 
     async def connection(self, addresses: tuple[str, ...]) -> Connection:
         """The warmest idle connection, else a new one (ConnectFailure if none can be had)."""

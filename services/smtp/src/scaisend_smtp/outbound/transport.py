@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from scaisend_smtp.outbound.context import Outbound, smarthost_address
-from scaisend_smtp.outbound.limits import Busy, Held, Lease
+from scaisend_smtp.outbound.limits import Busy, DomainLimits, Held, Lease
 from scaisend_smtp.outbound.mx import MxHost, NoRoute, Route
-from scaisend_smtp.outbound.pool import ConnectFailure, Slot
+from scaisend_smtp.outbound.pool import ConnectFailure, Pools, Slot
 from scaisend_smtp.outbound.sender import Envelope, SendResult, results_for, transact
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,29 +58,71 @@ async def via_mx(out: Outbound, envelope: Envelope, message: bytes) -> list[Send
 async def _on_host(
     out: Outbound, domain: str, route: Route, host: MxHost, envelope: Envelope, message: bytes
 ) -> list[SendResult] | HeldGroup | ConnectFailure | frozenset[str]:
-    """The transaction on one host: a pooled slot first, then the domain's lease, so a lease
-    always covers a connection in use. A busy domain gives the slot back before waiting (the
-    host's other domains keep it busy meanwhile). Returns the results, the group held by a
-    limit, the host's connect failure, or the hosts found backed off (this one among them)."""
+    """The transaction on one host, under the domain's lease (`leased`). Returns the results,
+    the group held by a limit, the host's connect failure, or the hosts found backed off (this
+    one among them)."""
+
+    async def transaction(slot: Slot) -> list[SendResult] | ConnectFailure:
+        return await _transact(slot, host, envelope, message)
+
+    place = Place(host.name, out.settings.smtp_mx_port, domain, [h.name for h in route.hosts])
+    outcome = await leased(out.pools, out.limits, place, transaction)
+    return HeldGroup(envelope, outcome) if isinstance(outcome, Held) else outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    host: str
+    port: int
+    domain: str
+    hosts: list[str]  # the domain's MX hosts, whose back-off the lease request reads
+
+
+async def leased(
+    pools: Pools, limits: DomainLimits, place: Place, work: Callable[[Slot], Awaitable[R]]
+) -> R | Held | frozenset[str]:
+    """`work` in one of the host's pooled slots, under the domain's lease: the slot first, then
+    the lease, so a lease always covers a connection in use. A busy domain gives the slot back
+    before waiting (the host's other domains keep it busy meanwhile). When the work succeeded
+    and a job of the same domain waits for the host, slot and lease go to it directly, the
+    lease's credit standing for the next message counted (limits.py). Returns the work's
+    result, Held, or the hosts found backed off (this one among them)."""
     waited = 0.0
     while True:
         lease: Lease | Busy | Held | None = None
+        slot: Slot | None = None
         try:
-            async with out.pools.slot(host.name, out.settings.smtp_mx_port) as slot:
-                lease = await out.limits.acquire(domain, [h.name for h in route.hosts])
+            async with pools.slot(place.host, place.port, place.domain, _release(limits)) as slot:
+                handed = slot.baton
+                lease = handed if isinstance(handed, Lease) else None
+                lease = lease or await limits.acquire(place.domain, place.hosts)
                 if isinstance(lease, Lease):
-                    if host.name in lease.backed_off:
+                    if place.host in lease.backed_off:
                         return lease.backed_off
-                    return await _transact(slot, host, envelope, message)
-        finally:  # after the slot is free, so the release's round trip does not hold it
+                    result = await work(slot)
+                    if not isinstance(result, ConnectFailure) and limits.may_pass_on(lease):
+                        slot.baton = lease
+                    return result
+        finally:  # after the slot is free, so the round trip does not hold it
             if isinstance(lease, Lease):
-                await out.limits.release(lease)
+                if slot is not None and slot.handed_off:
+                    await limits.passed_on(lease)
+                else:
+                    await limits.release(lease)
         if isinstance(lease, Held):
-            return HeldGroup(envelope, lease)
-        turn = await out.limits.wait_turn(domain, waited)
+            return lease
+        turn = await limits.wait_turn(place.domain, waited)
         if isinstance(turn, Held):
-            return HeldGroup(envelope, turn)
+            return turn
         waited = turn
+
+
+def _release(limits: DomainLimits) -> Callable[[object], Awaitable[None]]:
+    async def release(lease: object) -> None:
+        assert isinstance(lease, Lease), "only leases are handed over"
+        await limits.release(lease)
+
+    return release
 
 
 async def _transact(
