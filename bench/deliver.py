@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage as Mime
 from email.policy import SMTP
 from pathlib import Path
@@ -45,6 +46,7 @@ MX_HOST = "mx.sink.bench.test"
 DOMAINS = [f"d{i}.bench.test" for i in range(10)]
 SERVERS = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis"}
 TARGETS = {"msgs_per_s": 500.0, "dkim_ratio": 1.5}
+WATCH_EVERY = 0.005  # seconds between looks at the sink's counter
 
 
 # --- environment --------------------------------------------------------------------------------
@@ -239,22 +241,57 @@ async def enqueue_all(redis_url: str, ids: list[str]) -> None:
 # --- the measurements ---------------------------------------------------------------------------
 
 
-async def deliver_all(env: dict[str, str], profile: str | None = None) -> tuple[float, float]:
-    """Run the SMTP process's outbound side in burst mode; wall seconds and CPU seconds.
-    With `profile`, py-spy samples this process for the delivery only (raw collapsed stacks)."""
+async def deliver_all(
+    env: dict[str, str], delivered: Any, total: int, profile: str | None = None
+) -> tuple[Span, Span | None]:
+    """Run the SMTP process's outbound side in burst mode: the whole run, and the delivery
+    window (`watch_sink`) if the sink got every message. With `profile`, py-spy samples this
+    process for the delivery only (raw collapsed stacks)."""
     from scaisend_core.config import load_settings
     from scaisend_smtp.runner import run_smtp
     from scaisend_smtp.settings import SmtpSettings
 
     os.environ.update(env)
     settings = load_settings(SmtpSettings)
+    marks: list[tuple[int, float, float]] = []
     with spy(profile):
-        cpu = resource.getrusage(resource.RUSAGE_SELF)
-        start = time.perf_counter()
+        start = time.perf_counter(), cpu_seconds()
+        watcher = asyncio.create_task(watch_sink(delivered, total, marks))
         await run_smtp(settings, asyncio.Event(), inbound=False, burst=True, metrics=False)
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_SELF)
-    return wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+        end = time.perf_counter(), cpu_seconds()
+        watcher.cancel()
+    run = Span(total, end[0] - start[0], end[1] - start[1])
+    if len(marks) < 2:
+        return run, None
+    (first, t0, c0), (last, t1, c1) = marks
+    return run, Span(last - first, t1 - t0, c1 - c0)
+
+
+async def watch_sink(delivered: Any, total: int, marks: list[tuple[int, float, float]]) -> None:
+    """(sink count, time, CPU) when the sink has its first message and when it has them all:
+    the delivery window, without the process's start-up (settings, keys, pools, gc) and
+    shut-down. Polled every few ms (at ~10 us a look, well under 1% of the CPU measured)."""
+    for goal in (1, total):
+        while delivered.value < goal:  # noqa: ASYNC110 (a counter in another process: no event)
+            await asyncio.sleep(WATCH_EVERY)
+        marks.append((delivered.value, time.perf_counter(), cpu_seconds()))
+
+
+def cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+@dataclass(frozen=True)
+class Span:
+    messages: int
+    wall: float
+    cpu: float
+
+    def line(self, name: str) -> str:
+        return (f"{name}: {self.wall:.2f} s wall, {self.cpu:.2f} s CPU -> "
+                f"{self.messages / self.wall:.0f} msg/s ({self.cpu / self.messages * 1000:.2f} "
+                f"ms CPU per message)")  # fmt: skip
 
 
 @contextmanager
@@ -358,7 +395,8 @@ def main() -> None:
             "SMTP_DELIVER_CONCURRENCY": str(args.concurrency), "LOG_LEVEL": "WARNING",
         }  # fmt: skip
         sink_before, servers_before = process_cpu(sink_pid), servers_cpu()
-        wall, cpu = uvloop.run(deliver_all(env, args.profile))  # the loop `scaisend smtp` runs on
+        # uvloop: the loop `scaisend smtp` runs on
+        run, window = uvloop.run(deliver_all(env, delivered, args.messages, args.profile))
         sink_cpu = process_cpu(sink_pid) - sink_before
         servers = {k: v - servers_before.get(k, 0.0) for k, v in servers_cpu().items()}
         load = os.getloadavg()
@@ -366,7 +404,7 @@ def main() -> None:
         ours, raw = dkim_ratio(sample)
         rsa_ms = raw_rsa_cpu_ms()
 
-    rate = args.messages / wall
+    wall = run.wall
     print(f"messages: {args.messages} x {len(sample)} bytes to {len(DOMAINS)} domains on one MX "
           f"({'STARTTLS' if args.tls else 'plain'}), concurrency {args.concurrency}")  # fmt: skip
     print(f"sink received: {delivered.value}; message states: {outcome}; sink CPU "
@@ -375,11 +413,13 @@ def main() -> None:
     print("other processes during delivery (CPU s, % of a core): " + ", ".join(
         f"{name} {used:.2f} s {used / wall * 100:.0f}%" for name, used in sorted(servers.items())
     ))  # fmt: skip
-    print(f"delivery: {wall:.2f} s wall, {cpu:.2f} s CPU -> {rate:.0f} msg/s "
-          f"({cpu / args.messages * 1000:.2f} ms CPU per message); target >= {TARGETS['msgs_per_s']:.0f}")  # fmt: skip
-    per_message = cpu / args.messages * 1000
+    print(run.line("delivery, whole run") + f"; target >= {TARGETS['msgs_per_s']:.0f}")
+    if window is not None:  # what the target is about: messages moving, not the start-up
+        print(window.line("delivery window (sink's first to last message)"))
+    steady = window or run
+    per_message = steady.cpu / steady.messages * 1000
     print(f"CPU per message = {per_message / rsa_ms:.1f} raw RSA-2048 signs ({rsa_ms:.3f} ms CPU "
-          f"each in this run); one busy core would do {args.messages / cpu:.0f} msg/s")  # fmt: skip
+          f"each in this run); one busy core would do {steady.messages / steady.cpu:.0f} msg/s")  # fmt: skip
     print(f"DKIM sign: {ours:.0f} µs vs raw RSA-2048 sign {raw:.0f} µs -> {ours / raw:.2f}x; "
           f"target <= {TARGETS['dkim_ratio']}x")  # fmt: skip
 
