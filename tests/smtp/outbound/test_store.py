@@ -4,6 +4,10 @@ one UPDATE per chunk of rows, every row getting its own values and its own guard
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scaisend_core.db import SessionFactory
 from scaisend_core.models import MessageStatus, Tenant, utcnow
@@ -95,3 +99,26 @@ async def test_moves_keep_stamps_not_given_and_skip_messages_no_longer_sending(
     )  # fmt: skip
     row = (await load(sessions, untouched.id))[0]
     assert (row.status, row.error_message) == ("rendered", None)
+
+
+async def test_a_claim_in_a_rolled_back_session_is_undone_and_never_compiled_per_execution(
+    tenant: Tenant, sender_domain: DomainFixture, rendered_factory: RenderedFactory,
+    sessions: SessionFactory, db: AsyncEngine,
+) -> None:  # fmt: skip
+    rendered = await rendered_factory(tenant, ["a@inbox.test"])
+    through_sqlalchemy: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        through_sqlalchemy.append(statement)
+
+    event.listen(db.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with sessions() as session:
+            assert await store.claim(session, [(rendered.id, 0)], utcnow()) == 1
+            await session.rollback()  # the driver ran it in the session's own transaction
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", seen)
+
+    assert not [s for s in through_sqlalchemy if s.startswith("UPDATE")]
+    stored, _ = await load(sessions, rendered.id)
+    assert (stored.status, stored.attempts) == ("rendered", 0)

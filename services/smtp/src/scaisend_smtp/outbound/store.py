@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
+from scaisend_smtp.outbound import driver
 
 CLAIMABLE = (MessageStatus.RENDERED, MessageStatus.SENDING)
 T = TypeVar("T")
@@ -115,14 +116,12 @@ async def claim(session: AsyncSession, attempts: list[tuple[str, int]], now: dat
 
     Guarded on the attempt count as well as the status, so a duplicate or stale job (the
     reconciler re-enqueued it, an operator retried it) finds nothing to claim and stops."""
-    connection = await session.connection()
     won = 0
     for size, chunk in _chunks(attempts):
         params: dict[str, Any] = {"now": now}
         for i, (message_id, attempt) in enumerate(chunk):
             params[f"r{i}_id"], params[f"r{i}_attempt"] = message_id, attempt
-        result = await connection.execute(_claim(size), params)
-        won += int(result.rowcount)
+        won += await driver.execute(session, _claim, size, params)
     return won
 
 
@@ -151,11 +150,10 @@ def _update_recipients(size: int) -> Update:
 
 async def update_recipients(session: AsyncSession, changes: list[RecipientChange]) -> None:
     """All the changes by primary key, one UPDATE per ROWS_PER_STATEMENT rows."""
-    connection = await session.connection()
     for size, chunk in _chunks(changes):
         params = {f"r{i}_{name}": getattr(c, name) for i, c in enumerate(chunk)
                   for name in ("id", *_FIELDS)}  # fmt: skip
-        await connection.execute(_update_recipients(size), params)
+        await driver.execute(session, _update_recipients, size, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +194,9 @@ def _move_messages(size: int) -> Update:
 async def move_messages(session: AsyncSession, moves: list[MessageMove]) -> None:
     """All the moves, one UPDATE per ROWS_PER_STATEMENT rows, each row guarded on
     `status = 'sending'`."""
-    connection = await session.connection()
     fields = ("id", *_MOVED.values(), *_STAMPS.values())
     for size, chunk in _chunks(moves):
         params = {f"r{i}_{name}": getattr(m, name) for i, m in enumerate(chunk) for name in fields}
         for i, m in enumerate(chunk):
             params[f"r{i}_status"] = m.status.value
-        await connection.execute(_move_messages(size), params)
+        await driver.execute(session, _move_messages, size, params)
