@@ -157,3 +157,30 @@ async def test_a_lease_is_passed_on_only_for_the_messages_counted_in_advance(
     # 12 a minute, less room for the lease's 8 credits: 1 + 3 counted at first, none renewed
     assert passes == 3
     assert await rate_count(redis) == 4
+
+
+async def test_a_job_cancelled_as_it_is_handed_the_lease_gives_slot_and_lease_back(
+    redis: ArqRedis,
+) -> None:
+    shared, pool, flight = limits(redis, max_wait=30), pools(size=1), InFlight()
+    passes = count_passes(shared)
+    queued: list[asyncio.Task[Any]] = []
+
+    async def first(slot: Slot) -> list[str]:
+        done = await flight.transaction("first")
+        # the queued job is cancelled once handed the slot and the lease, before it runs again
+        asyncio.get_running_loop().call_soon(queued[0].cancel)
+        return done
+
+    running = asyncio.create_task(leased(pool, shared, PLACE, first))
+    await asyncio.sleep(0)
+    queued.append(asyncio.create_task(leased(pool, shared, PLACE, flight.work("cancelled"))))
+    await asyncio.gather(running, *queued, return_exceptions=True)
+    await asyncio.sleep(0.05)  # the dropped lease's release
+
+    assert queued[0].cancelled()
+    assert len(passes) == 1  # it was handed the lease
+    assert await redis.zcard(CONCURRENCY_PREFIX + "inbox.test") == 0
+    after = await asyncio.wait_for(leased(pool, shared, PLACE, flight.work("after")), 1)
+    assert after == ["after"]
+    assert flight.done == ["first", "after"]
