@@ -213,3 +213,22 @@ async def test_a_small_send_is_not_held_up_behind_a_big_group(
     reads.release.set()
     await big
     assert await _count(sessions, EmailMessage) == 301
+
+
+@pytest.mark.usefixtures("verified_sender")
+async def test_a_send_whose_rows_outgrow_a_packet_is_stored_whole(
+    client: httpx.AsyncClient, api_key: KeyFixture, sessions: SessionFactory, redis: ArqRedis
+) -> None:
+    """Every message row carries the send's content: 170 personalizations of a 100 KB HTML
+    body are ~17 MB of rows, more than MariaDB's max_allowed_packet (16 MB) in one statement."""
+    html = "<p>" + "x" * 100_000 + "</p>"
+    body = mail_body(
+        personalizations=[{"to": [{"email": f"r{i}@example.com"}]} for i in range(170)],
+        content=[{"type": "text/html", "value": html}],
+    )
+    response = await client.post("/v3/mail/send", headers=api_key.headers, json=body)
+    assert response.status_code == 202
+    assert await _count(sessions, EmailMessage) == 170
+    assert await _count(sessions, MessageRecipient) == 170
+    assert len(await queued_jobs(redis)) == 170
+

@@ -247,3 +247,19 @@ async def test_insert_many_sends_rows_as_one_binary_bulk_statement(
         ("key_b1", '["mail.send"]', expires.replace(tzinfo=None), None, None),
         ("key_b2", "[]", None, None, None),
     ]
+
+
+async def test_rows_split_over_bulk_statements_commit_together(
+    driver_reads: Reads, sessions: SessionFactory
+) -> None:
+    """Rows too big for one statement go as several, in one transaction: a duplicate in the
+    last of them leaves none of the rows before it written."""
+    blob = {"note": "x" * 600_000}  # three rows: more than one ~1 MB statement
+    rows = [_tenant_row(f"tnt_c{i}") | {"settings": blob} for i in range(3)]
+    rows[2]["id"] = "tnt_c0"
+    before = await _statements_executed(driver_reads)
+    with pytest.raises(IntegrityError):
+        await driver_reads.insert_many([(_TENANTS, rows)])
+    assert await _statements_executed(driver_reads) >= before + 2
+    stored = "SELECT id FROM tenants WHERE id IN ('tnt_c0', 'tnt_c1')"
+    assert await driver_reads.all(stored, {}) == []

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,8 +143,10 @@ class DriverReads:
         """BEGIN, the driver's executemany per table with SQLAlchemy's own compiled INSERT and
         bind processors (the values SQLAlchemy would send), COMMIT: three or four round trips
         and no greenlet hop, against the engine's ping, INSERTs, COMMIT and the ROLLBACK on
-        return. On MariaDB each executemany is one binary bulk statement (`_DriverInsert.bulk`).
-        Rows that need a column default computed go through the engine instead. Driver errors come out as SQLAlchemy's (an IntegrityError stays one)."""
+        return. On MariaDB each executemany is one binary bulk statement (`_DriverInsert.bulk`),
+        one per ~1 MB of a table's rows (`_chunks`).
+        Rows that need a column default computed go through the engine instead. Driver errors
+        come out as SQLAlchemy's (an IntegrityError stays one)."""
         work = [(table, rows) for table, rows in inserts if rows]
         plans = [(_driver_insert(self._engine.dialect, table, rows), rows) for table, rows in work]
         if any(plan is None for plan, _ in plans):
@@ -156,9 +158,10 @@ class DriverReads:
                 await _begin(conn)
                 for plan, rows in plans:
                     assert plan is not None
-                    sql, values = plan.bulk(plan.parameters(rows))
-                    async with conn.cursor() as cursor:
-                        await cursor.executemany(sql, values)
+                    for chunk in _chunks(plan.parameters(rows), BULK_STATEMENT_BYTES):
+                        sql, values = plan.bulk(chunk)
+                        async with conn.cursor() as cursor:
+                            await cursor.executemany(sql, values)
                 await conn.commit()
             except dbapi_error as exc:
                 await _rollback_or_close(conn)
@@ -317,6 +320,39 @@ class _DriverInsert:
 
 STATEMENTS_PER_CONNECTION = 64  # prepared INSERT shapes kept per pooled connection
 _EMPTIES = (dict, list, str, bool, int)
+# A bulk statement is one packet and must fit in the server's max_allowed_packet (16 MB on
+# MariaDB by default, 1153 "packet bigger than" otherwise); every message row carries its
+# send's content, so a big send's rows can exceed it. 1 MB is what the text protocol's
+# statements were (asyncmy's max_stmt_length), so no server that took those refuses these.
+BULK_STATEMENT_BYTES = 1_000_000
+_VALUE_BYTES = 16  # a parameter's type, NULL indicator and length prefix, or a fixed-size value
+
+
+def _chunks(values: list[tuple[Any, ...]], budget: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Consecutive runs of rows whose parameters take at most `budget` bytes (a row bigger
+    than that goes alone): one bulk statement each, in the caller's transaction."""
+    chunk: list[tuple[Any, ...]] = []
+    size = 0
+    encoded: dict[int, int] = {}  # rows share their send's values: encode each one once
+    for row in values:
+        row_size = _VALUE_BYTES * len(row)
+        for value in row:
+            if type(value) is str:
+                if value.isascii():
+                    row_size += len(value)
+                else:
+                    if id(value) not in encoded:
+                        encoded[id(value)] = len(value.encode())
+                    row_size += encoded[id(value)]
+            elif type(value) is bytes:
+                row_size += len(value)
+        if chunk and size + row_size > budget:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
 
 
 @lru_cache(maxsize=256)
