@@ -232,3 +232,43 @@ async def test_a_send_whose_rows_outgrow_a_packet_is_stored_whole(
     assert await _count(sessions, MessageRecipient) == 170
     assert len(await queued_jobs(redis)) == 170
 
+
+class _HeldCommitter(GroupCommitter):
+    """Its first group, once committed and enqueued, waits for `release` before the writer
+    settles it and finishes: the writer's last step happens when the test chooses."""
+
+    def __init__(self, reads: Reads, release: asyncio.Future[None]) -> None:
+        super().__init__(reads)
+        self.release = release
+        self.groups = 0
+        self.held = asyncio.Event()
+
+    async def _enqueue(self, group: list[Any]) -> None:
+        await super()._enqueue(group)
+        self.groups += 1
+        if self.groups == 1:
+            self.held.set()
+            await self.release
+
+
+async def test_a_send_arriving_as_the_writer_finishes_is_committed(
+    client: httpx.AsyncClient, tenant: Tenant, sessions: SessionFactory, redis: ArqRedis
+) -> None:
+    """The writer finishes in the same loop turn as another request reaches submit() (their
+    awaits end together): that send must get a writer of its own, not wait for a later send."""
+    loop = asyncio.get_running_loop()
+    writer_done, request_ready = loop.create_future(), loop.create_future()
+    committer = _HeldCommitter(state_of(client).reads, writer_done)
+    first = asyncio.create_task(committer.submit(_rows(tenant.id, "a@example.com"), redis))
+
+    async def second_request() -> None:
+        await request_ready
+        await committer.submit(_rows(tenant.id, "b@example.com"), redis)
+
+    second = asyncio.create_task(second_request())
+    await asyncio.wait_for(committer.held.wait(), 5)
+    loop.call_soon(lambda: (writer_done.set_result(None), request_ready.set_result(None)))
+    await asyncio.wait_for(first, 5)
+    await asyncio.wait_for(second, 2)
+    assert await _count(sessions, EmailMessage) == 2
+    assert len(await queued_jobs(redis)) == 2

@@ -58,9 +58,7 @@ class GroupCommitter:
         pending = _Pending(rows, redis, asyncio.get_running_loop().create_future())
         self._pending.append(pending)
         if self._needs_writer():  # else a busy writer takes it when it is done
-            flusher = asyncio.create_task(self._run(), name="mail-group-commit")
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._start_writer()
         # shield: a client that hangs up must not cancel a commit other sends share
         await asyncio.shield(pending.done)
 
@@ -73,15 +71,28 @@ class GroupCommitter:
             return True
         return len(self._flushers) < self.writers and self._rows_in_flight >= self.big_group_rows
 
+    def _start_writer(self) -> None:
+        flusher = asyncio.create_task(self._run(), name="mail-group-commit")
+        self._flushers.add(flusher)
+        flusher.add_done_callback(self._flushers.discard)  # one cancelled before it ran
+
     async def _run(self) -> None:
-        while self._pending:
-            group = self._take_group()
-            size = sum(item.size for item in group)
-            self._rows_in_flight += size
-            try:
-                await self._commit_group(group)
-            finally:
-                self._rows_in_flight -= size
+        try:
+            while self._pending:
+                group = self._take_group()
+                size = sum(item.size for item in group)
+                self._rows_in_flight += size
+                try:
+                    await self._commit_group(group)
+                finally:
+                    self._rows_in_flight -= size
+        finally:
+            # Leave the set now: the done callback runs a loop turn later, and a submit() in
+            # that turn would see this writer, start none, and its send would wait for the next.
+            if (task := asyncio.current_task()) is not None:
+                self._flushers.discard(task)
+            if self._pending and self._needs_writer():  # left by an error escaping the loop
+                self._start_writer()
 
     def _take_group(self) -> list[_Pending]:
         group: list[_Pending] = []
