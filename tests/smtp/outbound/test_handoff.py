@@ -10,7 +10,14 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from scaisend_smtp.outbound.limits import CONCURRENCY_PREFIX, RATE_PREFIX, Busy, Lease
-from scaisend_smtp.outbound.pool import ConnectOptions, Connector, PoolLimits, Pools, Slot
+from scaisend_smtp.outbound.pool import (
+    ConnectFailure,
+    ConnectOptions,
+    Connector,
+    PoolLimits,
+    Pools,
+    Slot,
+)
 from scaisend_smtp.outbound.transport import Place, leased
 from tests.smtp.outbound.test_limits import limits
 
@@ -184,3 +191,37 @@ async def test_a_job_cancelled_as_it_is_handed_the_lease_gives_slot_and_lease_ba
     after = await asyncio.wait_for(leased(pool, shared, PLACE, flight.work("after")), 1)
     assert after == ["after"]
     assert flight.done == ["first", "after"]
+
+
+async def test_a_lease_out_of_credits_is_not_passed_on_by_the_job_that_inherited_it(
+    redis: ArqRedis,
+) -> None:
+    now = 60 * 1_000_000 + 1.0
+    shared, pool, flight = limits(redis, rate_per_minute=12, max_wait=30, clock=lambda: now), \
+        pools(size=1), InFlight()  # fmt: skip
+    requests = count_requests(shared)
+
+    await asyncio.gather(*(leased(pool, shared, PLACE, flight.work(f"m{n}")) for n in range(6)))
+
+    # 1 + 3 credits on the first lease, then a request for each of the two other messages
+    assert sum(requests) == 3
+    assert await rate_count(redis) == 6  # every message counted before it was sent
+    assert await redis.zcard(CONCURRENCY_PREFIX + "inbox.test") == 0
+
+
+async def test_a_lease_is_not_passed_on_after_a_failed_connection(redis: ArqRedis) -> None:
+    shared, pool, flight = limits(redis, max_wait=30), pools(size=1), InFlight()
+    requests = count_requests(shared)
+
+    async def unreachable(slot: Slot) -> ConnectFailure:
+        await asyncio.sleep(0.003)
+        return ConnectFailure(PLACE.host, 421, "4.4.1 Connection refused", backoff=True)
+
+    works = [flight.work("m0"), unreachable, flight.work("m2")]
+    results = await asyncio.gather(*(leased(pool, shared, PLACE, work) for work in works))
+
+    assert isinstance(results[1], ConnectFailure)
+    assert results[2] == ["m2"]
+    assert sum(requests) == 2  # the job after the failure asked Redis again
+    assert await rate_count(redis) == 3  # the unspent credits given back on release
+    assert await redis.zcard(CONCURRENCY_PREFIX + "inbox.test") == 0

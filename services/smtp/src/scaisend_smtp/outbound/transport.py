@@ -93,7 +93,7 @@ async def leased(
         slot: Slot | None = None
         try:
             async with pools.slot(place.host, place.port, place.domain, _release(limits)) as slot:
-                handed = slot.baton
+                handed, slot.baton = slot.baton, None  # it goes on only if set again below
                 lease = handed if isinstance(handed, Lease) else None
                 lease = lease or await limits.acquire(place.domain, place.hosts)
                 if isinstance(lease, Lease):
