@@ -216,9 +216,11 @@ class Pools:
         try:
             yield slot
         finally:
-            if slot.conn is not None:
-                await self._give_back(pool, slot.conn)
-            slot.handed_off = self._leave(pool, key, slot.baton)
+            try:  # a give-back's polite QUIT may be cancelled: the slot is freed all the same
+                if slot.conn is not None:
+                    await self._give_back(pool, slot.conn)
+            finally:
+                slot.handed_off = self._leave(pool, key, slot.baton)
 
     async def _enter(
         self, pool: HostPool, key: str | None, drop: Callable[[object], Awaitable[None]] | None
@@ -321,10 +323,12 @@ class Pools:
     async def _close(self, pool: HostPool, conn: Connection, *, polite: bool) -> None:
         pool.open -= 1
         SMTP_POOL_SIZE.labels(conn.host).set(pool.open)
-        if polite and conn.client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await asyncio.wait_for(conn.client.quit(), timeout=5)
-        conn.client.close()
+        try:
+            if polite and conn.client.is_connected:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await asyncio.wait_for(conn.client.quit(), timeout=5)
+        finally:  # also when the QUIT is cancelled
+            conn.client.close()
 
     async def close_idle(self) -> int:
         """Close connections idle longer than the timeout; returns how many were closed."""
