@@ -1,10 +1,12 @@
 """A transaction with a server that advertises PIPELINING (RFC 2920): MAIL, the RCPTs and DATA
-go in one write, the content in a second, and the replies still land on the right recipients."""
+go in one write (100 commands at most), the content in a second, and the replies still land on
+the right recipients; a 421 anywhere closes the connection."""
 
 from __future__ import annotations
 
 import random
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,10 @@ class Pipelining:
 
     refuse_sender: str = "refused@shop.test"
     refuse_prefix: str = "gone"
+    closing_sender: str = "busy@shop.test"
+    closing_prefix: str = "closing"
+    rcpt_reply: str = "250 2.1.5 OK"
+    rcpts: int = 0  # RCPTs answered
     received: list[tuple[list[str], bytes]] = field(default_factory=list)
 
     async def handle_EHLO(
@@ -39,6 +45,8 @@ class Pipelining:
     ) -> str:
         if address == self.refuse_sender:
             return "553 5.7.1 Sender refused"
+        if address == self.closing_sender:
+            return "421 4.7.0 Try again later, closing connection"
         envelope.mail_from = address
         return "250 2.1.0 OK"
 
@@ -47,8 +55,11 @@ class Pipelining:
     ) -> str:
         if address.startswith(self.refuse_prefix):
             return "550 5.1.1 User unknown"
+        if address.startswith(self.closing_prefix):
+            return "421 4.7.0 Too many recipients this hour, closing connection"
         envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
+        self.rcpts += 1
+        return self.rcpt_reply
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received.append((list(envelope.rcpt_tos), envelope.original_content))
@@ -85,6 +96,24 @@ async def connect(port: int) -> tuple[Connection, list[bytes]]:
 
     protocol.write = recorded  # type: ignore[method-assign]
     return conn, writes
+
+
+def replies_arrive_together(conn: Connection, handler: Pipelining) -> None:
+    """After each write the client's loop waits (blocked) until the server has answered its
+    RCPTs, so their replies arrive in one read, as from a remote MX a round trip away."""
+    protocol = conn.client.protocol
+    assert protocol is not None
+    write = protocol.write
+
+    def write_then_wait(data: bytes) -> None:
+        expected = handler.rcpts + data.count(b"RCPT TO:")
+        write(data)
+        deadline = time.monotonic() + 5
+        while handler.rcpts < expected and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.02)  # the last replies flushed
+
+    protocol.write = write_then_wait  # type: ignore[method-assign]
 
 
 def outcome(results: list[SendResult]) -> list[tuple[str, Status, int]]:
@@ -149,6 +178,54 @@ async def test_a_refused_sender_is_every_recipients_reply(server: tuple[Pipelini
     assert results[0].reply == "5.7.1 Sender refused"
     assert outcome(after) == [("a@inbox.test", Status.SENT, 250)]  # replies still in step
     assert handler.received == [(["a@inbox.test"], MESSAGE)]
+
+
+async def test_six_hundred_recipients_with_long_replies_are_all_accepted(
+    server: tuple[Pipelining, int],
+) -> None:
+    handler, port = server
+    handler.rcpt_reply = "250 2.1.5 OK a640c23a62f3a-a4c8a2b4e5fsi1234567qx.42 - gsmtp"  # Gmail's
+    conn, writes = await connect(port)
+    replies_arrive_together(conn, handler)
+    addresses = [f"r{n}@inbox.test" for n in range(600)]  # ~43 KB of RCPT replies
+
+    results = await transact(conn, envelope(*addresses), MESSAGE)
+
+    assert outcome(results) == [(a, Status.SENT, 250) for a in addresses]
+    assert handler.received == [(addresses, MESSAGE)]
+    assert max(write.count(b"\r\n") for write in writes[:-1]) <= 100  # replies read in between
+    assert not conn.dirty
+    assert not conn.broken
+
+
+async def test_a_421_to_mail_closes_the_connection(server: tuple[Pipelining, int]) -> None:
+    handler, port = server
+    conn, _ = await connect(port)
+
+    results = await transact(conn, envelope("a@inbox.test", sender="busy@shop.test"), MESSAGE)
+
+    assert outcome(results) == [("a@inbox.test", Status.SOFT_FAIL, 421)]
+    assert results[0].reply == "4.7.0 Try again later, closing connection"
+    assert conn.broken
+    assert not conn.client.is_connected  # not given back to the pool
+    assert handler.received == []
+
+
+async def test_a_421_to_a_recipient_defers_all_and_closes_the_connection(
+    server: tuple[Pipelining, int],
+) -> None:
+    handler, port = server
+    conn, _ = await connect(port)
+
+    results = await transact(conn, envelope("a@inbox.test", "closing@inbox.test"), MESSAGE)
+
+    assert outcome(results) == [
+        ("a@inbox.test", Status.SOFT_FAIL, 421),
+        ("closing@inbox.test", Status.SOFT_FAIL, 421),
+    ]
+    assert conn.broken
+    assert not conn.client.is_connected
+    assert handler.received == []  # no content sent on a closing channel
 
 
 def test_content_is_encoded_as_aiosmtplib_encodes_it() -> None:

@@ -2,9 +2,9 @@
 as one SendResult per recipient. Replies are results, never exceptions: 2xx is `sent`, 4xx
 (and a lost connection or a timeout) `soft_fail`, 5xx `hard_fail`.
 
-When the server advertises PIPELINING (RFC 2920), MAIL, the RCPTs and DATA go in one write and
-their replies are read together, then the content: two round trips instead of three plus one
-per recipient."""
+When the server advertises PIPELINING (RFC 2920), MAIL, the RCPTs and DATA go in one write (of
+up to COMMANDS_PER_WRITE commands) and their replies are read together, then the content: two
+round trips instead of three plus one per recipient."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ from aiosmtplib.response import SMTPResponse
 from scaisend_smtp.outbound.pool import Connection
 
 T = TypeVar("T")
+# Pipelined commands per write. Their replies sit in aiosmtplib's buffer together, which raises
+# "Response too long" past MAX_RESPONSE_LENGTH (32 KB): 100 leaves ~320 bytes a reply (Gmail's
+# RCPT replies are ~70); a personalization may have 1000 recipients.
+COMMANDS_PER_WRITE = 100
 
 
 class Status(StrEnum):
@@ -164,21 +168,22 @@ async def _converse(conn: Connection, envelope: Envelope, message: bytes) -> lis
 
 async def pipelined(conn: Connection, envelope: Envelope, message: bytes) -> list[SendResult]:
     """The transaction in two exchanges (RFC 2920 §3.1): MAIL, RCPTs and DATA, then the
-    content once DATA said 354 and some recipient was accepted."""
+    content once DATA said 354 and some recipient was accepted. A 421 anywhere ends it as
+    aiosmtplib's 421 ends the unpipelined one: connection closed, every recipient deferred."""
     mx, tls, rcpts = conn.host, conn.tls, envelope.recipients
-    commands = [_command(b"MAIL FROM:", envelope.mail_from, _mail_options(conn, envelope, message))]
-    commands += [_command(b"RCPT TO:", r.email) for r in rcpts]
-    commands.append(b"DATA\r\n")
     try:
-        mail, *replies, data = await _timed(
-            conn, _exchange(conn, b"".join(commands), len(commands))
-        )
+        mail, *replies = await _commands(conn, envelope, message)
     except aiosmtplib.SMTPResponseException as exc:  # a reply we cannot read: start afresh
         conn.broken = True
         return results_for(rcpts, exc.code, exc.message, mx, tls)
+    closing = next((r for r in (mail, *replies) if r.code == 421), None)
+    if closing is not None:  # the server is closing the channel
+        _close(conn)
+        return results_for(rcpts, closing.code, closing.message, mx, tls)
     if mail.code != 250:
-        await _end_data(conn, data)
+        await _end_data(conn, replies[len(rcpts)] if len(replies) > len(rcpts) else None)
         return results_for(rcpts, mail.code, mail.message, mx, tls)
+    *replies, data = replies
     accepted = [r for r, reply in zip(rcpts, replies, strict=True) if reply.code in (250, 251)]
     results = [SendResult(r, status_for(reply.code), reply.code, reply.message, mx, tls)
                for r, reply in zip(rcpts, replies, strict=True) if reply.code not in (250, 251)]  # fmt: skip
@@ -186,11 +191,34 @@ async def pipelined(conn: Connection, envelope: Envelope, message: bytes) -> lis
         await _end_data(conn, data)  # the transaction stays open: RSET before reuse (dirty)
         return results + results_for(accepted, data.code, data.message, mx, tls)
     [final] = await _timed(conn, _exchange(conn, _content(message), 1))
-    if final.code == 421:  # the server is closing the channel
-        conn.broken = True
+    if final.code == 421:
+        _close(conn)
     elif 200 <= final.code < 300:
         conn.dirty = False
     return results + results_for(accepted, final.code, final.message, mx, tls)
+
+
+async def _commands(conn: Connection, envelope: Envelope, message: bytes) -> list[SMTPResponse]:
+    """The replies to MAIL, the RCPTs and DATA, written COMMANDS_PER_WRITE at a time, each
+    write's replies read before the next (RFC 2920 §3.1 lets the client wait anywhere): they
+    sit in aiosmtplib's buffer together, which holds at most MAX_RESPONSE_LENGTH. Stops early
+    (fewer replies) after a refused MAIL or a 421."""
+    lines = [_command(b"MAIL FROM:", envelope.mail_from, _mail_options(conn, envelope, message))]
+    lines += [_command(b"RCPT TO:", r.email) for r in envelope.recipients]
+    lines.append(b"DATA\r\n")
+    replies: list[SMTPResponse] = []
+    for start in range(0, len(lines), COMMANDS_PER_WRITE):
+        chunk = lines[start : start + COMMANDS_PER_WRITE]
+        replies += await _timed(conn, _exchange(conn, b"".join(chunk), len(chunk)))
+        if replies[0].code != 250 or any(r.code == 421 for r in replies[start:]):
+            break
+    return replies
+
+
+def _close(conn: Connection) -> None:
+    """After a 421: the server is closing the channel; so do we (never back to the pool)."""
+    conn.broken = True
+    conn.client.close()
 
 
 def _command(verb: bytes, address: str, options: Sequence[str] = ()) -> bytes:
@@ -214,9 +242,9 @@ def _content(message: bytes) -> bytes:
     return message + b".\r\n"
 
 
-async def _end_data(conn: Connection, data: SMTPResponse) -> None:
+async def _end_data(conn: Connection, data: SMTPResponse | None) -> None:
     """A 354 to a DATA without a transaction to send is ended with a lone dot (RFC 2920 §3.1)."""
-    if data.code == 354:
+    if data is not None and data.code == 354:
         await _timed(conn, _exchange(conn, b".\r\n", 1))
 
 
