@@ -228,6 +228,24 @@ async def test_a_421_to_a_recipient_defers_all_and_closes_the_connection(
     assert handler.received == []  # no content sent on a closing channel
 
 
+async def test_a_421_keeps_the_5xx_refusals_answered_before_it(
+    server: tuple[Pipelining, int],
+) -> None:
+    handler, port = server
+    conn, _ = await connect(port)
+
+    results = await transact(conn, envelope("gone@inbox.test", "closing@inbox.test"), MESSAGE)
+
+    assert outcome(results) == [
+        ("gone@inbox.test", Status.HARD_FAIL, 550),  # bounced, not retried
+        ("closing@inbox.test", Status.SOFT_FAIL, 421),
+    ]
+    assert results[0].reply == "5.1.1 User unknown"
+    assert conn.broken
+    assert not conn.client.is_connected
+    assert handler.received == []
+
+
 def test_content_is_encoded_as_aiosmtplib_encodes_it() -> None:
     """The shortcuts (skip a pass that would change nothing) give aiosmtplib's bytes."""
     pieces = [b"a", b".", b"\r", b"\n", b"\r\n", b" ", b".."]

@@ -169,7 +169,8 @@ async def _converse(conn: Connection, envelope: Envelope, message: bytes) -> lis
 async def pipelined(conn: Connection, envelope: Envelope, message: bytes) -> list[SendResult]:
     """The transaction in two exchanges (RFC 2920 §3.1): MAIL, RCPTs and DATA, then the
     content once DATA said 354 and some recipient was accepted. A 421 anywhere ends it as
-    aiosmtplib's 421 ends the unpipelined one: connection closed, every recipient deferred."""
+    aiosmtplib's 421 ends the unpipelined one: connection closed, every recipient deferred
+    but those refused for good before it."""
     mx, tls, rcpts = conn.host, conn.tls, envelope.recipients
     try:
         mail, *replies = await _commands(conn, envelope, message)
@@ -179,7 +180,7 @@ async def pipelined(conn: Connection, envelope: Envelope, message: bytes) -> lis
     closing = next((r for r in (mail, *replies) if r.code == 421), None)
     if closing is not None:  # the server is closing the channel
         _close(conn)
-        return results_for(rcpts, closing.code, closing.message, mx, tls)
+        return _closed(envelope, mail, replies, closing, conn)
     if mail.code != 250:
         await _end_data(conn, replies[len(rcpts)] if len(replies) > len(rcpts) else None)
         return results_for(rcpts, mail.code, mail.message, mx, tls)
@@ -196,6 +197,29 @@ async def pipelined(conn: Connection, envelope: Envelope, message: bytes) -> lis
     elif 200 <= final.code < 300:
         conn.dirty = False
     return results + results_for(accepted, final.code, final.message, mx, tls)
+
+
+def _closed(
+    envelope: Envelope,
+    mail: SMTPResponse,
+    replies: list[SMTPResponse],
+    closing: SMTPResponse,
+    conn: Connection,
+) -> list[SendResult]:
+    """After a 421: a recipient the server had refused with a 5xx before it keeps that reply (a
+    bounce, as unpipelined); the rest, accepted or unanswered, are deferred (no DATA happened)."""
+    mx, tls, rcpts = conn.host, conn.tls, envelope.recipients
+    refused: dict[int, SMTPResponse] = {}  # index in rcpts -> its 5xx
+    if mail.code == 250:  # after a refused MAIL the RCPT replies say nothing of the recipient
+        for n, reply in enumerate(replies[: len(rcpts)]):
+            if reply.code == 421:
+                break
+            if 500 <= reply.code < 600:
+                refused[n] = reply
+    results = [SendResult(rcpts[n], status_for(reply.code), reply.code, reply.message, mx, tls)
+               for n, reply in refused.items()]  # fmt: skip
+    deferred = [r for n, r in enumerate(rcpts) if n not in refused]
+    return results + results_for(deferred, closing.code, closing.message, mx, tls)
 
 
 async def _commands(conn: Connection, envelope: Envelope, message: bytes) -> list[SMTPResponse]:
