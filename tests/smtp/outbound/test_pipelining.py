@@ -31,6 +31,7 @@ class Pipelining:
     closing_sender: str = "busy@shop.test"
     closing_prefix: str = "closing"
     rcpt_reply: str = "250 2.1.5 OK"
+    pipelining: bool = True  # False: a server without it, for the one-command-at-a-time path
     rcpts: int = 0  # RCPTs answered
     received: list[tuple[list[str], bytes]] = field(default_factory=list)
 
@@ -38,6 +39,8 @@ class Pipelining:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        if not self.pipelining:
+            return responses
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(
@@ -80,11 +83,11 @@ def server() -> Iterator[tuple[Pipelining, int]]:
         controller.stop()
 
 
-async def connect(port: int) -> tuple[Connection, list[bytes]]:
+async def connect(port: int, pipelining: bool = True) -> tuple[Connection, list[bytes]]:
     """A connection whose writes are recorded."""
     options = ConnectOptions(ehlo_hostname="mta.test", connect_timeout=5, command_timeout=5)
     conn = await Connector(options).open("pipe.test", ("127.0.0.1",), port)
-    assert conn.supports("pipelining")
+    assert conn.supports("pipelining") is pipelining
     protocol = conn.client.protocol
     assert protocol is not None
     writes: list[bytes] = []
@@ -243,6 +246,27 @@ async def test_a_421_keeps_the_5xx_refusals_answered_before_it(
     assert results[0].reply == "5.1.1 User unknown"
     assert conn.broken
     assert not conn.client.is_connected
+    assert handler.received == []
+
+
+async def test_without_pipelining_a_421_also_keeps_the_5xx_refusals_answered_before_it(
+    server: tuple[Pipelining, int],
+) -> None:
+    """One command at a time: the recipient after the 421 is never asked, and deferred."""
+    handler, port = server
+    handler.pipelining = False
+    conn, _ = await connect(port, pipelining=False)
+
+    rcpts = envelope("gone@inbox.test", "closing@inbox.test", "later@inbox.test")
+    results = await transact(conn, rcpts, MESSAGE)
+
+    assert sorted(outcome(results)) == [
+        ("closing@inbox.test", Status.SOFT_FAIL, 421),
+        ("gone@inbox.test", Status.HARD_FAIL, 550),  # bounced, not retried
+        ("later@inbox.test", Status.SOFT_FAIL, 421),
+    ]
+    assert conn.broken
+    assert handler.rcpts == 0
     assert handler.received == []
 
 

@@ -144,15 +144,20 @@ async def _converse(conn: Connection, envelope: Envelope, message: bytes) -> lis
         await _timed(conn, client.mail(envelope.mail_from, options=options, encoding=encoding,
                                        timeout=None))  # fmt: skip
     except aiosmtplib.SMTPResponseException as exc:
+        conn.broken = exc.code == 421  # aiosmtplib has closed the connection
         return results_for(envelope.recipients, exc.code, exc.message, mx, tls)
     accepted: list[Rcpt] = []
     results: list[SendResult] = []
-    for rcpt in envelope.recipients:
+    for position, rcpt in enumerate(envelope.recipients):
         try:
             encoding = "utf-8" if not rcpt.email.isascii() else "ascii"
             await _timed(conn, client.rcpt(rcpt.email, encoding=encoding, timeout=None))
             accepted.append(rcpt)
         except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == 421:  # closing: refusals so far stand, the rest wait for a retry
+                conn.broken = True
+                deferred = [*accepted, *envelope.recipients[position:]]
+                return results + results_for(deferred, exc.code, exc.message, mx, tls)
             results.append(SendResult(rcpt, status_for(exc.code), exc.code, exc.message, mx, tls))
     if not accepted:
         return results  # the transaction stays open: RSET before reuse (conn.dirty)
