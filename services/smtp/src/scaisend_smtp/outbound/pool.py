@@ -147,7 +147,7 @@ class Connector:
 
 
 class _TlsUnavailable(Exception):
-    pass
+    """STARTTLS was offered but failed and TLS is not required: reconnect in clear text."""
 
 
 def _as_failure(host: str, exc: Exception) -> ConnectFailure:
