@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scaisend_core.compiled_sql import positional
 from scaisend_core.config import CoreSettings, normalise_database_url
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -383,14 +384,12 @@ def _driver_insert(
 
 @lru_cache(maxsize=32)
 def _compiled_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _DriverInsert | None:
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
-    names = tuple(compiled.positiontup or ())
-    if set(names) != set(keys):  # a column with a default to fill in, or an unknown key
+    plan = positional(insert(table).compile(dialect=dialect, column_keys=list(keys)))  # type: ignore[arg-type]
+    if set(plan.names) != set(keys):  # a column with a default to fill in, or an unknown key
         return None
-    processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
     steps = tuple(
-        (position, processors[name])
-        for position, name in enumerate(names)
-        if processors.get(name) is not None
+        (position, process)
+        for position, process in enumerate(plan.processors)
+        if process is not None
     )
-    return _DriverInsert(compiled.string, names, steps, tuple({} for _ in steps))
+    return _DriverInsert(plan.sql, plan.names, steps, tuple({} for _ in steps))

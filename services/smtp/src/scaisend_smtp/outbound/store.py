@@ -17,8 +17,8 @@ from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scaisend_core import compiled_sql
 from scaisend_core.models import EmailMessage, MessageRecipient, MessageStatus
-from scaisend_smtp.outbound import driver
 
 CLAIMABLE = (MessageStatus.RENDERED, MessageStatus.SENDING)
 T = TypeVar("T")
@@ -121,7 +121,7 @@ async def claim(session: AsyncSession, attempts: list[tuple[str, int]], now: dat
         params: dict[str, Any] = {"now": now}
         for i, (message_id, attempt) in enumerate(chunk):
             params[f"r{i}_id"], params[f"r{i}_attempt"] = message_id, attempt
-        won += await driver.execute(session, _claim, size, params)
+        won += await compiled_sql.execute(session, _claim, size, params)
     return won
 
 
@@ -153,7 +153,7 @@ async def update_recipients(session: AsyncSession, changes: list[RecipientChange
     for size, chunk in _chunks(changes):
         params = {f"r{i}_{name}": getattr(c, name) for i, c in enumerate(chunk)
                   for name in ("id", *_FIELDS)}  # fmt: skip
-        await driver.execute(session, _update_recipients, size, params)
+        await compiled_sql.execute(session, _update_recipients, size, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,4 +199,4 @@ async def move_messages(session: AsyncSession, moves: list[MessageMove]) -> None
         params = {f"r{i}_{name}": getattr(m, name) for i, m in enumerate(chunk) for name in fields}
         for i, m in enumerate(chunk):
             params[f"r{i}_status"] = m.status.value
-        await driver.execute(session, _move_messages, size, params)
+        await compiled_sql.execute(session, _move_messages, size, params)

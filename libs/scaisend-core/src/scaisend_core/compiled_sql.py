@@ -1,7 +1,8 @@
-"""Delivery's prebuilt UPDATEs compiled once per shape and run through the session
-connection's own driver (asyncmy), in the session's transaction: SQLAlchemy's per-execution
-compile-cache lookup, parameter construction and result wrapping cost more CPU than the
-statement's round trip. Other dialects (SQLite in tools) go through SQLAlchemy as before."""
+"""Hot-path statements compiled once per shape and run through the driver (asyncmy) itself:
+SQLAlchemy's per-execution compile-cache lookup, parameter construction and result wrapping
+cost more CPU than the statement's round trip. `positional` is the compiled form both users
+share: the API's group-commit INSERTs (db.py) and delivery's prebuilt UPDATEs (`execute`, in
+the session's transaction; other dialects, SQLite in tools, go through SQLAlchemy as before)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -35,15 +37,20 @@ class Compiled:
         )
 
 
-@lru_cache(maxsize=64)
-def compiled(build: Callable[[int], Update], size: int, dialect: Dialect) -> Compiled:
-    statement = build(size).compile(dialect=dialect)
+def positional(statement: SQLCompiler) -> Compiled:
+    """What a driver needs to run a statement SQLAlchemy compiled: its text, and per
+    positional placeholder the parameter's name, bind processor and constant value."""
     assert statement.positiontup is not None, "the driver's placeholders are positional"
     names = tuple(statement.positiontup)
     processors: Mapping[str, Any] = statement._bind_processors
     constants = {statement.bind_names[b]: b.value for b in statement.binds.values()
                  if not b.required}  # fmt: skip
     return Compiled(statement.string, names, tuple(processors.get(n) for n in names), constants)
+
+
+@lru_cache(maxsize=64)
+def compiled(build: Callable[[int], Update], size: int, dialect: Dialect) -> Compiled:
+    return positional(build(size).compile(dialect=dialect))  # type: ignore[arg-type]
 
 
 async def execute(
